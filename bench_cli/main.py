@@ -1,0 +1,145 @@
+"""``benchmark-runner``: parse the seed's flags, run the engine, print and save the result.
+
+Defaults come from the environment and a ``.env`` file (flag > environment >
+.env > built-in). Bad input is one line on stderr and exit code 2; Ctrl-C
+saves what was measured (marked partial) and exits 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+from dotenv import load_dotenv
+
+import transports
+from agent.embedded import EmbeddedAgent
+from bench_cli.progress import ProgressBar
+from bench_cli.summary import render, render_comparison
+from engine import results
+from engine.errors import BenchError
+from engine.results import RunSettings
+from engine.runner import check_settings, new_run_id, run_benchmark
+
+#: Platforms an embedded agent can serve when no --agent-url is given.
+EMBEDDABLE = ("webrtc", "udp")
+EXIT_INTERRUPTED = 130
+EXIT_BAD_INPUT = 2
+
+
+def _platforms(values: tuple[str, ...]) -> list[str]:
+    names = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    for name in names:
+        if name not in transports.PLATFORMS:
+            raise BenchError(f"unknown platform {name!r}; choose from {', '.join(transports.PLATFORMS)}")
+    if not names:
+        raise BenchError("--platform is required")
+    return list(dict.fromkeys(names))
+
+
+def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]:
+    """``--agent-url URL`` applies to every platform; ``--agent-url platform=URL`` to one."""
+    urls: dict[str, str] = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if sep and name in transports.PLATFORMS:
+            urls[name] = url
+        else:
+            urls.update(dict.fromkeys(platforms, value))
+    missing = [p for p in platforms if p not in urls and p not in EMBEDDABLE]
+    if missing:
+        raise BenchError(f"--agent-url is required for {', '.join(missing)}")
+    return urls
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--platform", "platform_", multiple=True, metavar="NAME[,NAME]", help=f"Platform(s) to benchmark: {', '.join(transports.PLATFORMS)}. Repeat or comma-separate to run several side by side.")
+@click.option("--agent-url", multiple=True, metavar="[PLATFORM=]URL", help="Echo agent API endpoint. Omitted for webrtc/udp: an embedded agent runs on 127.0.0.1.")
+@click.option("--iterations", type=int, envvar="ITERATIONS", default=100, help="Measured pings per platform (env ITERATIONS).")
+@click.option("--timeout", "timeout_ms", type=float, envvar="TIMEOUT_MS", default=5000, help="Ping timeout in ms (env TIMEOUT_MS).")
+@click.option("--cooldown", "cooldown_ms", type=float, envvar="COOLDOWN_MS", default=100, help="Interval between pings in ms, open loop (env COOLDOWN_MS).")
+@click.option("--location", "location_id", envvar="LOCATION_ID", default="local", help="Location identifier, e.g. us-west-2 (env LOCATION_ID).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save results to this JSON file.")
+@click.option("--verbose", is_flag=True, help="Enable verbose logging.")
+@click.option("--warmup", type=int, envvar="WARMUP", default=5, help="Unmeasured pings sent first (env WARMUP).")
+@click.option("--payload-bytes", type=int, envvar="PAYLOAD_BYTES", default=0, help="Pad each ping to this many bytes; 0 = no padding (env PAYLOAD_BYTES).")
+@click.option("--unreliable", is_flag=True, envvar="UNRELIABLE", help="Unordered data channel with no retransmits (webrtc, livekit).")
+@click.option("--clock-mode", type=click.Choice(["auto", "same-host", "synced", "estimate"]), envvar="CLOCK_MODE", default="auto", help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.")
+@click.option("--connect-timeout", type=float, envvar="CONNECT_TIMEOUT_S", default=30.0, help="Seconds allowed to join the platform.")
+def cli(platform_, agent_url, iterations, timeout_ms, cooldown_ms, location_id, output, verbose, warmup, payload_bytes, unreliable, clock_mode, connect_timeout) -> int:
+    """Measure data-channel round-trip latency to an echo agent."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    platforms = _platforms(platform_)
+    urls = _agent_urls(agent_url, platforms)
+    settings = RunSettings(
+        run_id=new_run_id(),
+        iterations=iterations,
+        timeout_ms=int(timeout_ms) if float(timeout_ms).is_integer() else timeout_ms,
+        cooldown_ms=cooldown_ms,
+        warmup=warmup,
+        payload_bytes=payload_bytes,
+        location_id=location_id,
+        reliable=not unreliable,
+        clock_mode=clock_mode,
+    )
+    check_settings(settings)
+    if connect_timeout <= 0:
+        raise BenchError(f"--connect-timeout must be positive, got {connect_timeout:g}")
+    if output is not None:
+        try:
+            results.check_writable(output)
+        except OSError as exc:
+            raise BenchError(str(exc)) from None
+
+    with contextlib.ExitStack() as stack:
+        if any(p not in urls for p in platforms):
+            embedded = stack.enter_context(EmbeddedAgent())
+            urls.update({p: embedded for p in platforms if p not in urls})
+        bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
+        outcome = run_benchmark(
+            platforms,
+            urls,
+            settings,
+            connect_timeout_s=connect_timeout,
+            progress=bar.update,
+            log_level=logging.INFO if verbose else logging.WARNING,
+        )
+
+    for result in outcome.per_platform.values():
+        click.echo(render(result))
+    if "comparison" in outcome.output:
+        click.echo(render_comparison(outcome.output["comparison"]))
+    if output is not None:
+        results.write_json(output, outcome.output)
+        click.echo(f"results written to {output}")
+    if outcome.interrupted:
+        click.echo("interrupted: partial results kept", err=True)
+        return EXIT_INTERRUPTED
+    if outcome.errors:
+        for error in outcome.errors:
+            click.echo(f"benchmark-runner: error: {error}", err=True)
+        return 1
+    return 0
+
+
+def main() -> None:
+    """Console entry: .env first (it only fills what the environment lacks), then one-line errors."""
+    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        code = cli.main(standalone_mode=False)
+    except BenchError as exc:
+        click.echo(f"benchmark-runner: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.UsageError as exc:
+        click.echo(f"benchmark-runner: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code or 0)

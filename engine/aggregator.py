@@ -1,0 +1,96 @@
+"""Parent-side collection of one run: per platform, raw columns plus HDR histograms.
+
+Raw columns (``array('q')``, 8 bytes a value) keep exact min/max/mean/std and
+the per-sample output; HDR histograms (µs, 1 µs–60 s, 3 significant digits)
+give percentiles that cost the same whatever the sample count.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from ipc.frames import Done, Event, Hello, Lost, Samples
+
+HDR_LOWEST_US = 1
+HDR_HIGHEST_US = 60_000_000
+HDR_SIGNIFICANT_DIGITS = 3
+
+_COLUMNS = ("seq", "due", "t1", "t4", "t2", "t3", "processing_ns")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
+
+
+def record_ns(hist: HdrHistogram, value_ns: int) -> bool:
+    """Record a duration in µs; False when outside the histogram's range (hdrh only checks the top loosely)."""
+    us = (value_ns + 500) // 1000
+    if not 0 <= us <= HDR_HIGHEST_US:
+        return False
+    return hist.record_value(us)
+
+
+@dataclass
+class PlatformRun:
+    """Everything the parent learned from one worker."""
+
+    platform: str
+    hello: Hello | None = None
+    done: Done | None = None
+    events: list[Event] = field(default_factory=list)
+    columns: dict[str, array] = field(default_factory=lambda: {c: array("q") for c in _COLUMNS})
+    lost: dict[str, array] = field(default_factory=lambda: {c: array("q") for c in ("seq", "due", "t1")})
+    rtt_hist: HdrHistogram = field(default_factory=new_histogram)
+    network_hist: HdrHistogram = field(default_factory=new_histogram)
+    send_lag_hist: HdrHistogram = field(default_factory=new_histogram)
+    out_of_range: int = 0
+    exit_code: int | None = None
+
+    def add(self, frame: object) -> None:
+        if isinstance(frame, Samples):
+            self._add_samples(frame)
+        elif isinstance(frame, Lost):
+            for name in self.lost:
+                self.lost[name].extend(getattr(frame, name))
+        elif isinstance(frame, Hello):
+            self.hello = frame
+        elif isinstance(frame, Event):
+            self.events.append(frame)
+        elif isinstance(frame, Done):
+            self.done = frame
+
+    def _add_samples(self, s: Samples) -> None:
+        for name in _COLUMNS:
+            self.columns[name].extend(getattr(s, name))
+        for due, t1, t4, proc in zip(s.due, s.t1, s.t4, s.processing_ns):
+            rtt = t4 - t1
+            ok = record_ns(self.rtt_hist, rtt) & record_ns(self.network_hist, rtt - proc)
+            ok &= record_ns(self.send_lag_hist, max(t1 - due, 0))
+            if not ok:
+                self.out_of_range += 1
+
+    @property
+    def received(self) -> int:
+        return len(self.columns["seq"])
+
+    @property
+    def lost_count(self) -> int:
+        return len(self.lost["seq"])
+
+    @property
+    def fatal_error(self) -> str | None:
+        return next((e.detail for e in self.events if e.fatal), None)
+
+    @property
+    def partial(self) -> bool:
+        return self.done is None or self.done.partial
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Columns as int64 arrays sorted by seq (pongs may arrive out of order)."""
+        cols = {name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64) for name, col in self.columns.items()}
+        order = np.argsort(cols["seq"], kind="stable")
+        return {name: col[order] for name, col in cols.items()}

@@ -1,0 +1,109 @@
+"""Supervising worker processes: spawn one per platform, read their frames, stop them.
+
+pyperf's rule: the parent supervises, the worker measures. A worker that
+dies is reported with its exit code and what it sent so far is kept; one
+that hangs past its deadline is killed; Ctrl-C stops every worker with
+SIGTERM, which makes it flush and say Done before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from engine.aggregator import PlatformRun
+from engine.worker import WorkerSpec, worker_main
+from ipc.frames import Event
+from ipc.pipe import read_frames
+
+log = logging.getLogger(__name__)
+
+#: After a stop request, how long workers get to flush and exit before being killed.
+STOP_GRACE_S = 5.0
+#: Beyond its expected duration, how long a worker may run before it counts as hung.
+HANG_SLACK_S = 30.0
+
+Progress = Callable[[dict[str, PlatformRun]], None]
+
+
+class Orchestrator:
+    """Runs a set of ``WorkerSpec`` concurrently and gathers a ``PlatformRun`` for each."""
+
+    def __init__(self, specs: list[WorkerSpec], progress: Progress | None = None) -> None:
+        self._specs = specs
+        self._progress = progress or (lambda runs: None)
+        self.runs = {spec.platform: PlatformRun(spec.platform) for spec in specs}
+        self.interrupted = False
+        self._procs: dict[Connection, tuple[multiprocessing.Process, PlatformRun]] = {}
+
+    def run(self) -> dict[str, PlatformRun]:
+        ctx = multiprocessing.get_context("spawn")
+        for spec in self._specs:
+            reader, writer = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=worker_main, args=(writer, spec), name=f"worker-{spec.platform}", daemon=True)
+            proc.start()
+            writer.close()
+            self._procs[reader] = (proc, self.runs[spec.platform])
+        deadline = time.monotonic() + max(_expected_s(s) for s in self._specs) + HANG_SLACK_S
+        try:
+            self._read_until_all_done(deadline)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._stop_all()
+        finally:
+            self._kill_all("stopped")
+        return self.runs
+
+    def _read_until_all_done(self, deadline: float) -> None:
+        while self._procs:
+            for conn, frame in read_frames(list(self._procs), 0.1):
+                if frame is None:
+                    self._reap(conn)
+                else:
+                    self._procs[conn][1].add(frame)
+            self._progress(self.runs)
+            if time.monotonic() > deadline:
+                self._kill_all("hung past its expected duration and was killed")
+
+    def _stop_all(self) -> None:
+        """Ask every worker to stop (SIGTERM: flush, send Done), then read until they exit."""
+        for proc, _ in self._procs.values():
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self._procs and time.monotonic() < deadline:
+            try:
+                for conn, frame in read_frames(list(self._procs), 0.1):
+                    if frame is None:
+                        self._reap(conn)
+                    else:
+                        self._procs[conn][1].add(frame)
+            except KeyboardInterrupt:
+                break  # a second Ctrl-C: stop waiting, keep what arrived
+
+    def _reap(self, conn: Connection) -> None:
+        proc, run = self._procs.pop(conn)
+        conn.close()
+        proc.join(STOP_GRACE_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        run.exit_code = proc.exitcode
+        if run.done is None and run.fatal_error is None:
+            run.events.append(Event("error", f"{run.platform}: worker exited with code {proc.exitcode} before finishing", fatal=True))
+
+    def _kill_all(self, why: str) -> None:
+        for conn in list(self._procs):
+            proc, run = self._procs[conn]
+            if proc.is_alive():
+                proc.kill()
+                run.events.append(Event("error", f"{run.platform}: worker {why}", fatal=True))
+            self._reap(conn)
+
+
+def _expected_s(spec: WorkerSpec) -> float:
+    pings = spec.warmup + spec.iterations
+    return spec.connect_timeout_s + pings * spec.interval_ns / 1e9 + spec.timeout_ns / 1e9

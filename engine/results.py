@@ -1,0 +1,236 @@
+"""Turning a finished (or interrupted) run into the seed's JSON object, and writing it safely.
+
+Every key of the original runner's output keeps its name, type and unit; the
+additions sit beside them (DESIGN.md, "Output JSON").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import stats
+from engine.aggregator import PlatformRun
+from engine.clock import ClockMode, estimate_offset
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the user asked for; copied into metadata so a result explains itself."""
+
+    run_id: str
+    iterations: int
+    timeout_ms: float
+    cooldown_ms: float
+    warmup: int
+    payload_bytes: int
+    location_id: str
+    reliable: bool = True
+    clock_mode: str = "auto"
+
+
+@dataclass
+class PlatformContext:
+    """What the parent knows of one platform besides the worker's frames."""
+
+    agent_url: str | None
+    clock_mode: ClockMode
+    agent: dict[str, Any] = field(default_factory=dict)
+
+
+def engine_version() -> str:
+    try:
+        return metadata.version("rtc-latency-bench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float) -> dict[str, Any]:
+    """The seed's per-platform object (plus additions) for one worker's run."""
+    a = run.arrays()
+    rtt = a["t4"] - a["t1"]
+    processing = a["processing_ns"]
+    network = rtt - processing
+    anchor_wall = run.hello.anchor_wall_ns if run.hello else 0
+    anchor_perf = run.hello.anchor_perf_ns if run.hello else 0
+    t1w = a["t1"] - anchor_perf + anchor_wall
+    t4w = a["t4"] - anchor_perf + anchor_wall
+    legacy = bool(run.done and run.done.legacy_agent)
+    one_way = not legacy and len(rtt) > 0
+    offset = estimate_offset(t1w, a["t2"], a["t3"], t4w) if one_way else None
+    theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
+    c2s = (a["t2"] - theta - t1w) if one_way else None
+    s2c = (t4w - (a["t3"] - theta)) if one_way else None
+
+    measurements = []
+    warmup = settings.warmup
+    for i in range(len(rtt)):
+        measurements.append(
+            {
+                "round_trip_time": _r(rtt[i] / 1e6, 6),
+                "client_to_server": _r(c2s[i] / 1e6, 6) if one_way else None,
+                "server_to_client": _r(s2c[i] / 1e6, 6) if one_way else None,
+                "message_number": int(a["seq"][i]) - warmup,
+                "timestamp": round(t1w[i] / 1e9, 6),
+                "server_processing": _r(processing[i] / 1e6, 6),
+                "network_rtt": _r(network[i] / 1e6, 6),
+                "send_lag": _r((a["t1"][i] - a["due"][i]) / 1e6, 6),
+            }
+        )
+    lost = [
+        {"message_number": int(seq) - warmup, "timestamp": round((t1 - anchor_perf + anchor_wall) / 1e9, 6)}
+        for seq, t1 in zip(run.lost["seq"], run.lost["t1"])
+    ]
+    statistics = _statistics(run, rtt, processing, network, c2s, s2c, a)
+    metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
+    return {
+        "platform": run.platform,
+        "measurements": measurements,
+        "statistics": statistics,
+        "metadata": metadata_,
+        "lost": lost,
+    }
+
+
+def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c, a) -> dict[str, Any]:
+    received, lost = len(rtt), run.lost_count
+    total = received + lost
+    d = stats.describe_ms(rtt)
+    pct = stats.hdr_percentiles_ms(run.rtt_hist)
+    net_pct = stats.hdr_percentiles_ms(run.network_hist)
+    lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
+    counters = run.done.counters if run.done else {}
+    return {
+        "total_messages": total,
+        "successful_messages": received,
+        "failed_messages": lost,
+        "packet_loss_rate": stats.loss_rate(lost, total),
+        "mean_rtt": _r(d["mean"]),
+        "median_rtt": _r(d["median"]),
+        "min_rtt": _r(d["min"]),
+        "max_rtt": _r(d["max"]),
+        "std_dev_rtt": _r(d["std"]),
+        "p50_rtt": _r(pct[50.0]),
+        "p95_rtt": _r(pct[95.0]),
+        "p99_rtt": _r(pct[99.0]),
+        "jitter": _r(stats.jitter_mean_abs_diff(rtt)),
+        # additions
+        "p99_9_rtt": _r(pct[99.9]),
+        "jitter_rfc3550": _r(stats.jitter_rfc3550(rtt)),
+        "mean_server_processing": _r(stats.describe_ms(processing)["mean"], 6),
+        "mean_network_rtt": _r(stats.describe_ms(network)["mean"]),
+        "median_network_rtt": _r(stats.describe_ms(network)["median"]),
+        "p50_network_rtt": _r(net_pct[50.0]),
+        "p99_network_rtt": _r(net_pct[99.0]),
+        "mean_client_to_server": _r(stats.describe_ms(c2s)["mean"]) if c2s is not None else None,
+        "mean_server_to_client": _r(stats.describe_ms(s2c)["mean"]) if s2c is not None else None,
+        "send_lag_p50": _r(lag[50.0]),
+        "send_lag_p99": _r(lag[99.0]),
+        "send_lag_max": _r(lag[100.0]),
+        "late_messages": counters.get("late", 0),
+        "duplicate_messages": counters.get("duplicate", 0),
+        "out_of_order_messages": counters.get("out_of_order", 0),
+        "malformed_messages": counters.get("malformed", 0),
+        "unknown_messages": counters.get("unknown", 0),
+    }
+
+
+def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_time, offset, one_way, statistics) -> dict[str, Any]:
+    return {
+        "start_time": start_time,
+        "end_time": end_time,
+        "duration_ms": round((end_time - start_time) * 1e3, 3),
+        "iterations": settings.iterations,
+        "timeout_ms": settings.timeout_ms,
+        "platform": run.platform,
+        "location_id": settings.location_id,
+        "run_id": settings.run_id,
+        # additions
+        "format_version": FORMAT_VERSION,
+        "engine_version": engine_version(),
+        "sdk_versions": dict(run.hello.sdk) if run.hello else {},
+        "agent_url": ctx.agent_url,
+        "agent": ctx.agent,
+        "cooldown_ms": settings.cooldown_ms,
+        "warmup": settings.warmup,
+        "payload_bytes": settings.payload_bytes,
+        "reliable": settings.reliable,
+        "clock_mode": ctx.clock_mode.value,
+        "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
+        "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
+        "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
+        "one_way_available": one_way,
+        "legacy_agent": bool(run.done and run.done.legacy_agent),
+        "pings_sent": run.done.sent if run.done else None,
+        "partial": run.partial,
+        "error": run.fatal_error,
+        "histogram_out_of_range": run.out_of_range,
+        "warnings": warnings(statistics, settings, offset, one_way),
+    }
+
+
+def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way: bool) -> list[str]:
+    """Plain-words cautions about the numbers, in the spirit of pyperf's."""
+    out = []
+    if statistics["failed_messages"]:
+        out.append(f"{statistics['failed_messages']} of {statistics['total_messages']} pings were lost")
+    if statistics["total_messages"] < settings.iterations:
+        out.append(f"only {statistics['total_messages']} of {settings.iterations} pings completed")
+    lag, median = statistics["send_lag_p99"], statistics["median_rtt"]
+    if lag is not None and median and lag > 0.1 * median:
+        out.append(f"send lag p99 {lag:.3f} ms is over 10% of the median RTT: the client was busy")
+    mean, std = statistics["mean_rtt"], statistics["std_dev_rtt"]
+    if mean and std is not None and std >= 0.1 * mean:
+        out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
+    if offset and one_way:
+        c2s = statistics["mean_client_to_server"]
+        if c2s is not None and offset.uncertainty_ns / 1e6 > abs(c2s):
+            out.append("clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements")
+    return out
+
+
+def check_writable(path: Path) -> None:
+    """Fail before the run, not after it: the folder must exist and take a new file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OSError(f"--output {path} is a directory")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OSError(f"--output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OSError(f"--output folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OSError(f"--output file {path} is not writable")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic write: a reader never sees half a file, a failure leaves none behind."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

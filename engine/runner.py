@@ -1,0 +1,119 @@
+"""A whole benchmark run: agent handshake, workers, results.
+
+This is what the CLI calls; it knows no terminal. Input problems raise
+``BenchError`` before anything is measured; once workers run, every outcome
+(complete, partial, failed) yields a result object so nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine import agent_client, results
+from engine.clock import choose_mode
+from engine.compare import compare
+from engine.errors import BenchError
+from engine.orchestrator import Orchestrator, Progress
+from engine.results import PlatformContext, RunSettings
+from engine.worker import WorkerSpec
+
+
+@dataclass
+class RunOutcome:
+    """The JSON-ready result plus what the CLI needs to pick an exit code."""
+
+    output: dict[str, Any]
+    per_platform: dict[str, dict[str, Any]]
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def _handshake(platform: str, url: str, reliable: bool, clock_mode: str) -> tuple[str, dict[str, Any], PlatformContext]:
+    health = await agent_client.health(url)
+    room_id, credentials = await agent_client.connect(url, platform, reliable)
+    mode = choose_mode(clock_mode, health.boot_id)
+    agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
+    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
+
+
+def run_benchmark(
+    platforms: list[str],
+    agent_urls: dict[str, str],
+    settings: RunSettings,
+    *,
+    connect_timeout_s: float = 30.0,
+    progress: Progress | None = None,
+    log_level: int = logging.WARNING,
+) -> RunOutcome:
+    """Measure every platform at once, one worker each; returns the seed-shaped result."""
+    contexts: dict[str, PlatformContext] = {}
+    rooms: dict[str, str] = {}
+    specs = []
+    try:
+        for platform in platforms:
+            room_id, credentials, ctx = asyncio.run(
+                _handshake(platform, agent_urls[platform], settings.reliable, settings.clock_mode)
+            )
+            rooms[platform], contexts[platform] = room_id, ctx
+            specs.append(
+                WorkerSpec(
+                    platform=platform,
+                    credentials=credentials,
+                    run_id=settings.run_id,
+                    iterations=settings.iterations,
+                    warmup=settings.warmup,
+                    interval_ns=round(settings.cooldown_ms * 1e6),
+                    timeout_ns=round(settings.timeout_ms * 1e6),
+                    payload_bytes=settings.payload_bytes,
+                    reliable=settings.reliable,
+                    connect_timeout_s=connect_timeout_s,
+                    log_level=log_level,
+                )
+            )
+        start_time = time.time()
+        orchestrator = Orchestrator(specs, progress)
+        runs = orchestrator.run()
+        end_time = time.time()
+    finally:
+        for platform, room_id in rooms.items():
+            asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
+
+    per_platform = {
+        p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms
+    }
+    errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
+    if len(platforms) == 1:
+        output = per_platform[platforms[0]]
+    else:
+        rtts = {p: np.array([m["round_trip_time"] for m in per_platform[p]["measurements"]]) for p in platforms}
+        output = {
+            "run_id": settings.run_id,
+            "results": per_platform,
+            "comparison": compare(rtts, {p: per_platform[p]["statistics"] for p in platforms}),
+        }
+    return RunOutcome(output, per_platform, orchestrator.interrupted, errors)
+
+
+def check_settings(settings: RunSettings) -> None:
+    """The input checks DESIGN.md asks for, as one-line errors."""
+    if settings.iterations <= 0:
+        raise BenchError(f"--iterations must be at least 1, got {settings.iterations}")
+    if settings.timeout_ms <= 0:
+        raise BenchError(f"--timeout must be a positive number of ms, got {settings.timeout_ms:g}")
+    if settings.cooldown_ms < 0:
+        raise BenchError(f"--cooldown must be 0 or more ms, got {settings.cooldown_ms:g}")
+    if settings.warmup < 0:
+        raise BenchError(f"--warmup must be 0 or more, got {settings.warmup}")
+    if settings.payload_bytes < 0:
+        raise BenchError(f"--payload-bytes must be 0 or more, got {settings.payload_bytes}")

@@ -1,0 +1,192 @@
+"""One run's ping/pong bookkeeping inside a worker: matching, loss, late, duplicates.
+
+The session owns nothing but lists indexed by seq. ``send`` is called by the
+pacer at each due instant and stamps t1 immediately before the transport's
+send; ``on_receive`` is the transport's receiver and gets t4 already stamped.
+Everything derived (RTT, offsets, statistics) is left to the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from engine.clock import Anchor
+from engine.protocol import decode_pong, encode_ping, pad_for
+from ipc.frames import Lost, Samples
+
+log = logging.getLogger(__name__)
+
+# States of one seq in ``Session._state``.
+_PENDING, _RECEIVED, _LOST = 0, 1, 2
+
+#: Loss is declared this long after a ping's timeout, so a pong stamped on an
+#: SDK thread just inside the timeout is not declared lost before it reaches the loop.
+LOSS_GRACE_NS = 50_000_000
+
+COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
+
+
+class Session:
+    """Pings seq 1..warmup+iterations; seqs after ``warmup`` are measured."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        iterations: int,
+        warmup: int,
+        timeout_ns: int,
+        interval_ns: int,
+        payload_bytes: int,
+        anchor: Anchor,
+        send: Callable[[bytes], None],
+    ) -> None:
+        self.run_id = run_id
+        self.warmup = warmup
+        self.total = warmup + iterations
+        self.timeout_ns = timeout_ns
+        self._interval = interval_ns
+        self._anchor = anchor
+        self._send = send
+        self._pad = pad_for(payload_bytes, run_id)
+        n = self.total + 1  # index 0 unused: seqs start at 1
+        self._due = [0] * n
+        self._t1 = [0] * n
+        self._state = bytearray(n)
+        self._by_timestamp: dict[float, int] = {}
+        self._next_payload: bytes | None = None
+        self.sent = 0
+        self.resolved = 0  # measured pings received or lost
+        self._loss_cursor = 1
+        self._max_seq_seen = 0
+        self.legacy_agent = False
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self._pending_samples = Samples([], [], [], [], [], [], [])
+        self._pending_lost = Lost([], [], [])
+
+    # -- sending -------------------------------------------------------------------
+
+    def prepare(self, due_ns: int) -> None:
+        """Encode the next ping ahead of its due instant, off the timing path."""
+        seq = self.sent + 1
+        if seq > self.total:
+            return
+        timestamp_ms = (self._anchor.wall_ns + (due_ns - self._anchor.perf_ns)) / 1e6
+        self._by_timestamp[timestamp_ms] = seq
+        self._next_payload = encode_ping(seq, timestamp_ms, self.run_id, self._pad)
+
+    def send(self, k: int, due_ns: int) -> None:
+        """Pacer callback for ping index k (seq k+1)."""
+        if self._next_payload is None:
+            self.prepare(due_ns)
+        payload = self._next_payload
+        t1 = time.perf_counter_ns()
+        self._send(payload)
+        seq = k + 1
+        self._t1[seq] = t1
+        self._due[seq] = due_ns
+        self.sent = seq
+        self._next_payload = None
+        self.prepare(due_ns + self._interval)
+
+    # -- receiving ------------------------------------------------------------------
+
+    def on_receive(self, data: bytes, t4: int) -> None:
+        try:
+            pong = decode_pong(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._count("malformed", exc)
+            return
+        seq = pong.seq
+        if seq is None:
+            self.legacy_agent = True
+            seq = self._by_timestamp.get(pong.client_timestamp)
+        if seq is None or not 1 <= seq <= self.sent:
+            self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
+            return
+        state = self._state[seq]
+        if state == _RECEIVED:
+            self._count("duplicate", f"seq={seq}")
+            return
+        t1 = self._t1[seq]
+        if state == _LOST or t4 - t1 > self.timeout_ns:
+            self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
+            if state == _PENDING:
+                self._mark_lost(seq)
+            return
+        self._state[seq] = _RECEIVED
+        if seq < self._max_seq_seen:
+            self._count("out_of_order", f"seq={seq} after {self._max_seq_seen}")
+        self._max_seq_seen = max(self._max_seq_seen, seq)
+        if seq <= self.warmup:
+            return
+        self.resolved += 1
+        if pong.t2_ns is not None and pong.t3_ns is not None:
+            t2, t3 = pong.t2_ns, pong.t3_ns
+            processing = t3 - t2
+        else:
+            t2 = t3 = 0
+            processing = round((pong.server_send_time - pong.server_receive_time) * 1e6)
+        s = self._pending_samples
+        s.seq.append(seq)
+        s.due.append(self._due[seq])
+        s.t1.append(t1)
+        s.t4.append(t4)
+        s.t2.append(t2)
+        s.t3.append(t3)
+        s.processing_ns.append(processing)
+
+    def _count(self, kind: str, detail: object) -> None:
+        if self.counters[kind] == 0:
+            log.warning("first %s pong ignored: %s", kind.replace("_", "-"), detail)
+        self.counters[kind] += 1
+
+    # -- loss -----------------------------------------------------------------------
+
+    def expire(self, now_ns: int) -> None:
+        """Declare lost every sent ping whose timeout (plus grace) has passed."""
+        limit = self.timeout_ns + LOSS_GRACE_NS
+        seq = self._loss_cursor
+        while seq <= self.sent and now_ns - self._t1[seq] > limit:
+            if self._state[seq] == _PENDING:
+                self._mark_lost(seq)
+            seq += 1
+        self._loss_cursor = seq
+
+    def _mark_lost(self, seq: int) -> None:
+        self._state[seq] = _LOST
+        if seq <= self.warmup:
+            return
+        self.resolved += 1
+        lost = self._pending_lost
+        lost.seq.append(seq)
+        lost.due.append(self._due[seq])
+        lost.t1.append(self._t1[seq])
+
+    @property
+    def all_resolved(self) -> bool:
+        return self.resolved >= self.total - self.warmup
+
+    @property
+    def last_t1(self) -> int:
+        return self._t1[self.sent] if self.sent else 0
+
+    # -- handing results to the pipe ---------------------------------------------------
+
+    def take_samples(self) -> Samples | None:
+        s = self._pending_samples
+        if not s.seq:
+            return None
+        self._pending_samples = Samples([], [], [], [], [], [], [])
+        return s
+
+    def take_lost(self) -> Lost | None:
+        lost = self._pending_lost
+        if not lost.seq:
+            return None
+        self._pending_lost = Lost([], [], [])
+        return lost

@@ -1,0 +1,148 @@
+"""Worker process: one platform, one transport, one uvloop; send, receive, stamp, forward.
+
+Started with the spawn method (the SDKs run native threads, fork would copy
+them half-alive). Everything the worker learns goes to the parent as frames;
+it computes no statistics and writes no files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import transports
+from engine.clock import take_anchor
+from engine.pacer import Pacer
+from engine.session import LOSS_GRACE_NS, Session
+from ipc.frames import Done, Event, Hello
+from ipc.pipe import FrameWriter
+from transports.base import TransportError
+
+log = logging.getLogger(__name__)
+
+#: First ping goes out this long after the channel is up, so it is not sent mid-setup.
+START_DELAY_NS = 20_000_000
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs, pickled to the spawned process."""
+
+    platform: str
+    credentials: dict[str, Any]
+    run_id: str
+    iterations: int
+    warmup: int
+    interval_ns: int
+    timeout_ns: int
+    payload_bytes: int
+    reliable: bool = True
+    connect_timeout_s: float = 30.0
+    flush_interval_s: float = 0.01
+    log_level: int = logging.WARNING
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Process entry point. Ctrl-C is the parent's to handle: it stops us with SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
+    import uvloop
+
+    uvloop.run(_run(conn, spec))
+
+
+async def _run(conn: Connection, spec: WorkerSpec) -> None:
+    loop = asyncio.get_running_loop()
+    writer = await FrameWriter.open(conn)
+    anchor = take_anchor()
+    transport = transports.client_class(spec.platform)(reliable=spec.reliable)
+    writer.send(Hello(spec.platform, os.getpid(), anchor.wall_ns, anchor.perf_ns, anchor.uncertainty_ns, transport.versions()))
+    session = Session(
+        run_id=spec.run_id,
+        iterations=spec.iterations,
+        warmup=spec.warmup,
+        timeout_ns=spec.timeout_ns,
+        interval_ns=spec.interval_ns,
+        payload_bytes=spec.payload_bytes,
+        anchor=anchor,
+        send=transport.send,
+    )
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    pump = loop.create_task(_pump(session, writer, spec.flush_interval_s))
+    pacer: Pacer | None = None
+    partial = False
+    try:
+        t0 = time.perf_counter_ns()
+        await asyncio.wait_for(transport.connect(spec.credentials, session.on_receive), spec.connect_timeout_s)
+        writer.send(Event("connected", f"{(time.perf_counter_ns() - t0) / 1e6:.1f} ms"))
+        start = time.perf_counter_ns() + START_DELAY_NS
+        session.prepare(start)
+        pacer = Pacer(start, spec.interval_ns, session.total, session.send)
+        pacer.start()
+        partial = not await _until_resolved(session, pacer, stop)
+    except asyncio.TimeoutError:
+        writer.send(Event("error", f"{spec.platform}: no connection within {spec.connect_timeout_s:g} s", fatal=True))
+        partial = True
+    except TransportError as exc:
+        writer.send(Event("error", f"{spec.platform}: {exc}", fatal=True))
+        partial = True
+    except Exception as exc:  # the parent must hear about anything, then keep what we measured
+        log.exception("worker failed")
+        writer.send(Event("error", f"{spec.platform}: {type(exc).__name__}: {exc}", fatal=True))
+        partial = True
+    finally:
+        if pacer is not None:
+            pacer.stop()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        _flush(session, writer)
+        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(transport.close(), 5.0)
+        await writer.drain_and_close()
+
+
+async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -> bool:
+    """Wait for the schedule to finish and every ping to be answered or timed out.
+
+    Returns False when stopped early (SIGTERM from the parent).
+    """
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([pacer.done, stopped], return_when=asyncio.FIRST_COMPLETED)
+        while not stop.is_set() and not session.all_resolved:
+            remaining = session.last_t1 + session.timeout_ns + LOSS_GRACE_NS - time.perf_counter_ns()
+            if remaining <= 0:
+                session.expire(time.perf_counter_ns())
+                break
+            await asyncio.wait([stopped], timeout=min(remaining / 1e9, 0.01) + 0.001)
+        return not stop.is_set()
+    finally:
+        stopped.cancel()
+
+
+async def _pump(session: Session, writer: FrameWriter, interval_s: float) -> None:
+    """Every few ms: declare timed-out pings lost and ship what was matched."""
+    while True:
+        await asyncio.sleep(interval_s)
+        session.expire(time.perf_counter_ns())
+        _flush(session, writer)
+
+
+def _flush(session: Session, writer: FrameWriter) -> None:
+    samples = session.take_samples()
+    if samples is not None:
+        writer.send(samples)
+    lost = session.take_lost()
+    if lost is not None:
+        writer.send(lost)

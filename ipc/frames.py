@@ -1,0 +1,74 @@
+"""Frames a worker sends its parent: a msgspec tagged union, encoded as msgpack.
+
+Samples travel column-wise (one list per field) because msgpack encodes a list
+of ints far faster than a list of small structs, and the parent appends whole
+columns to its arrays.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Hello(msgspec.Struct, tag=True):
+    """First frame: who the worker is and its clock anchor (wall_ns, perf_ns)."""
+
+    platform: str
+    pid: int
+    anchor_wall_ns: int
+    anchor_perf_ns: int
+    anchor_uncertainty_ns: int
+    sdk: dict[str, str] = {}
+
+
+class Samples(msgspec.Struct, tag=True):
+    """Matched pings. t1/t4/due are the worker's perf_counter_ns; t2/t3 the agent's
+    time_ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
+    legacy agent's server_send_time - server_receive_time."""
+
+    seq: list[int]
+    due: list[int]
+    t1: list[int]
+    t4: list[int]
+    t2: list[int]
+    t3: list[int]
+    processing_ns: list[int]
+
+
+class Lost(msgspec.Struct, tag=True):
+    """Measured pings whose pong did not come back within the timeout."""
+
+    seq: list[int]
+    due: list[int]
+    t1: list[int]
+
+
+class Event(msgspec.Struct, tag=True):
+    """Something worth telling the user: connected, first malformed pong, error..."""
+
+    kind: str
+    detail: str = ""
+    fatal: bool = False
+
+
+class Done(msgspec.Struct, tag=True):
+    """Last frame. ``counters`` holds late/duplicate/out_of_order/malformed/unknown."""
+
+    sent: int
+    counters: dict[str, int]
+    partial: bool = False
+    legacy_agent: bool = False
+
+
+Frame = Hello | Samples | Lost | Event | Done
+
+ENCODER = msgspec.msgpack.Encoder()
+DECODER = msgspec.msgpack.Decoder(Frame)
+
+
+def encode(frame: Frame) -> bytes:
+    return ENCODER.encode(frame)
+
+
+def decode(data: bytes) -> Frame:
+    return DECODER.decode(data)

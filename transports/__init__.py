@@ -1,0 +1,24 @@
+"""Platform transports, imported lazily so a worker loads only its own SDK."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# platform -> (module, client class, echo class)
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "webrtc": ("transports.webrtc", "WebRTCClient", "WebRTCEcho"),
+    "udp": ("transports.udp", "UdpClient", "UdpEcho"),
+}
+
+PLATFORMS: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def client_class(platform: str) -> Any:
+    module, client, _ = _REGISTRY[platform]
+    return getattr(importlib.import_module(module), client)
+
+
+def echo_class(platform: str) -> Any:
+    module, _, echo = _REGISTRY[platform]
+    return getattr(importlib.import_module(module), echo)
