@@ -1,4 +1,7 @@
-"""A progress bar over answered + lost pings of every platform, on stderr."""
+"""A progress bar over answered + lost pings of every platform, on stderr.
+
+It appears with the first measured ping, so errors before the run stay one line.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +14,23 @@ from engine.aggregator import PlatformRun
 
 class ProgressBar:
     def __init__(self, total: int) -> None:
-        self._bar = click.progressbar(length=total, label="pinging", file=sys.stderr, show_pos=True)
+        self._total = total
+        self._bar = None
         self._shown = 0
 
     def __enter__(self) -> ProgressBar:
-        self._bar.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
 
     def update(self, runs: dict[str, PlatformRun]) -> None:
         done = sum(r.received + r.lost_count for r in runs.values())
-        if done > self._shown:
-            self._bar.update(done - self._shown)
-            self._shown = done
+        if done <= self._shown:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=self._total, label="pinging", file=sys.stderr, show_pos=True)
+            self._bar.__enter__()
+        self._bar.update(done - self._shown)
+        self._shown = done

@@ -37,8 +37,8 @@ class Connected(msgspec.Struct, forbid_unknown_fields=False):
     udp: dict[str, Any] | None = None
 
 
-async def _request(method: str, url: str, body: dict[str, Any] | None, kind: type) -> Any:
-    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+async def _request(method: str, url: str, body: dict[str, Any] | None, kind: type, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             async with http.request(method, url, json=body) as resp:
@@ -46,17 +46,17 @@ async def _request(method: str, url: str, body: dict[str, Any] | None, kind: typ
                 if resp.status >= 400:
                     raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
     except asyncio.TimeoutError:
-        raise BenchError(f"agent {url} did not answer within {HTTP_TIMEOUT_S:g} s") from None
+        raise BenchError(f"agent {url} did not answer within {timeout_s:g} s") from None
     except aiohttp.InvalidURL:
         raise BenchError(f"agent URL {url} is not a valid http URL") from None
     except aiohttp.ClientError as exc:
         raise BenchError(f"agent {url} unreachable: {exc}") from None
     try:
         return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:  # a DecodeError subclass: test it first
+        raise BenchError(f"agent {url} answered an unexpected shape: {exc}") from None
     except msgspec.DecodeError:
         raise BenchError(f"agent {url} answered something that is not JSON: {data[:80]!r}") from None
-    except msgspec.ValidationError as exc:
-        raise BenchError(f"agent {url} answered an unexpected shape: {exc}") from None
 
 
 def _url(base: str, path: str) -> str:
@@ -65,14 +65,14 @@ def _url(base: str, path: str) -> str:
     return urljoin(base.rstrip("/") + "/", path)
 
 
-async def health(base: str) -> Health:
-    return await _request("GET", _url(base, "health"), None, Health)
+async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
+    return await _request("GET", _url(base, "health"), None, Health, timeout_s)
 
 
-async def connect(base: str, platform: str, reliable: bool) -> tuple[str, dict[str, Any]]:
+async def connect(base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
     url = _url(base, "connect")
-    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, Connected)
+    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, Connected, timeout_s)
     credentials = getattr(answer, platform, None)
     if credentials is None:
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")

@@ -66,9 +66,10 @@ def estimate_offset(t1w: np.ndarray, t2: np.ndarray, t3: np.ndarray, t4w: np.nda
     """RFC 5905 on-wire offset with a clock filter over the lowest-delay exchanges."""
     if len(t1w) == 0:
         return None
-    t1w, t2, t3, t4w = (np.asarray(a, dtype=np.float64) for a in (t1w, t2, t3, t4w))
-    delay = (t4w - t1w) - (t3 - t2)
-    theta = ((t2 - t1w) + (t3 - t4w)) / 2.0
+    t1w, t2, t3, t4w = (np.asarray(a, dtype=np.int64) for a in (t1w, t2, t3, t4w))
+    # Differences in int64 first: epoch ns as float64 would round to 256 ns.
+    delay = ((t4w - t1w) - (t3 - t2)).astype(np.float64)
+    theta = ((t2 - t1w) + (t3 - t4w)).astype(np.float64) / 2.0
     best = np.argsort(delay, kind="stable")[:CLOCK_FILTER_SAMPLES]
     return OffsetEstimate(float(np.median(theta[best])), float(delay[best[0]]) / 2.0, len(t1w))
 

@@ -72,8 +72,9 @@ def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContex
     one_way = not legacy and len(rtt) > 0
     offset = estimate_offset(t1w, a["t2"], a["t3"], t4w) if one_way else None
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
-    c2s = (a["t2"] - theta - t1w) if one_way else None
-    s2c = (t4w - (a["t3"] - theta)) if one_way else None
+    # Differences in int64 first: epoch ns as float64 would round to 256 ns.
+    c2s = (a["t2"] - t1w) - theta if one_way else None
+    s2c = (t4w - a["t3"]) + theta if one_way else None
 
     measurements = []
     warmup = settings.warmup

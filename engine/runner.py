@@ -39,10 +39,10 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-async def _handshake(platform: str, url: str, reliable: bool, clock_mode: str) -> tuple[str, dict[str, Any], PlatformContext]:
-    health = await agent_client.health(url)
-    room_id, credentials = await agent_client.connect(url, platform, reliable)
-    mode = choose_mode(clock_mode, health.boot_id)
+async def _handshake(platform: str, url: str, settings: RunSettings, timeout_s: float) -> tuple[str, dict[str, Any], PlatformContext]:
+    health = await agent_client.health(url, timeout_s)
+    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s)
+    mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
 
@@ -63,7 +63,7 @@ def run_benchmark(
     try:
         for platform in platforms:
             room_id, credentials, ctx = asyncio.run(
-                _handshake(platform, agent_urls[platform], settings.reliable, settings.clock_mode)
+                _handshake(platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S))
             )
             rooms[platform], contexts[platform] = room_id, ctx
             specs.append(

@@ -1,0 +1,3 @@
+from bench_cli.main import main
+
+main()

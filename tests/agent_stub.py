@@ -1,0 +1,100 @@
+"""A scripted echo agent for the runner's tests: real HTTP and a real UDP socket on 127.0.0.1.
+
+Its /health, /connect and echo behave as a test tells them to (legacy pongs,
+malformed replies, non-JSON health, hanging), which the real agent never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from engine.protocol import ENCODER, PING_DECODER, Pong
+
+Reply = Callable[[bytes, int], list[bytes]]
+
+
+def modern(data: bytes, t2: int) -> list[bytes]:
+    ping = PING_DECODER.decode(data)
+    t3 = time.time_ns()
+    return [ENCODER.encode(Pong(seq=ping.seq, client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6,
+                                server_send_time=t3 / 1e6, t2_ns=t2, t3_ns=t3))]
+
+
+def legacy(data: bytes, t2: int) -> list[bytes]:
+    """The original voice-rtc-bench agent: no seq, no ns stamps."""
+    ping = PING_DECODER.decode(data)
+    return [ENCODER.encode(Pong(client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6,
+                                server_send_time=t2 / 1e6 + 0.25))]
+
+
+def noisy(data: bytes, t2: int) -> list[bytes]:
+    """Every pong preceded by garbage, every third one sent twice."""
+    pong = modern(data, t2)
+    seq = PING_DECODER.decode(data).seq
+    return [b"\xff not json", *pong, *(pong if seq % 3 == 0 else [])]
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        t2 = time.time_ns()
+        for out in self.reply(data, t2):
+            self.transport.sendto(out, addr)
+
+
+class StubAgent:
+    """Runs in a thread with its own loop; ``url`` is ready once the context is entered."""
+
+    def __init__(self, reply: Reply = modern, health: web.Response | None = None, connect_delay_s: float = 0.0) -> None:
+        self.reply = reply
+        self.health_response = health
+        self.connect_delay_s = connect_delay_s
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    async def _start(self) -> None:
+        self._udp, _ = await self._loop.create_datagram_endpoint(lambda: _Udp(self.reply), local_addr=("127.0.0.1", 0))
+        app = web.Application()
+        app.add_routes([web.get("/health", self._health), web.post("/connect", self._connect), web.post("/disconnect", self._ok)])
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = "http://127.0.0.1:%d" % self._runner.addresses[0][1]
+
+    async def _health(self, request):
+        return self.health_response or web.json_response({"status": "healthy"})
+
+    async def _connect(self, request):
+        await asyncio.sleep(self.connect_delay_s)
+        port = self._udp.get_extra_info("sockname")[1]
+        return web.json_response({"room_id": "stub", "udp": {"host": "127.0.0.1", "port": port}})
+
+    async def _ok(self, request):
+        return web.json_response({"status": "ok"})
+
+    def __enter__(self) -> StubAgent:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        async def stop():
+            self._udp.close()
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
