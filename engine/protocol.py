@@ -7,31 +7,32 @@ place. Decoding is strict: anything that does not match raises
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
 #: Messages larger than this are refused before decoding (DESIGN.md).
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class Ping(msgspec.Struct, omit_defaults=True):
-    """Runner -> agent. ``timestamp`` (ms) is kept for legacy agents that echo it."""
+class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
+    """Runner -> agent. ``timestamp`` (ms) is kept for legacy agents that echo it.
+
+    ``type`` is a tag so it is always encoded (a defaulted field would be
+    dropped by ``omit_defaults``, and legacy agents answer only ``"type":"ping"``);
+    decoding accepts it missing and refuses any other value.
+    """
 
     seq: int
     timestamp: float
     run_id: str = ""
     pad: str = ""
-    type: Literal["ping"] = "ping"
 
 
-class Pong(msgspec.Struct, omit_defaults=True):
+class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``."""
 
     client_timestamp: float
     server_receive_time: float
     server_send_time: float
-    type: Literal["pong"] = "pong"
     seq: int | None = None
     message_count: int | None = None
     t2_ns: int | None = None
@@ -43,14 +44,18 @@ PONG_DECODER = msgspec.json.Decoder(Pong)
 ENCODER = msgspec.json.Encoder()
 
 
-def pad_for(payload_bytes: int, run_id: str) -> str:
-    """Filler that brings an encoded ping (7-digit seq) to ``payload_bytes`` bytes."""
-    unpadded = len(encode_ping(1_000_000, 1.7e12, run_id, pad="x")) - 1
-    return "x" * max(0, payload_bytes - unpadded)
-
-
 def encode_ping(seq: int, timestamp_ms: float, run_id: str, pad: str = "") -> bytes:
     return ENCODER.encode(Ping(seq=seq, timestamp=timestamp_ms, run_id=run_id, pad=pad))
+
+
+_PAD_FIELD_BYTES = len(',"pad":""')
+
+
+def encode_ping_sized(seq: int, timestamp_ms: float, run_id: str, payload_bytes: int) -> bytes:
+    """A ping padded to exactly ``payload_bytes`` bytes (unpadded when that is too small to pad to)."""
+    bare = encode_ping(seq, timestamp_ms, run_id)
+    fill = payload_bytes - len(bare) - _PAD_FIELD_BYTES
+    return encode_ping(seq, timestamp_ms, run_id, "x" * fill) if fill > 0 else bare
 
 
 def decode_pong(data: bytes) -> Pong:

@@ -68,7 +68,8 @@ def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContex
     anchor_perf = run.hello.anchor_perf_ns if run.hello else 0
     t1w = a["t1"] - anchor_perf + anchor_wall
     t4w = a["t4"] - anchor_perf + anchor_wall
-    legacy = bool(run.done and run.done.legacy_agent)
+    # t2 == 0 marks a sample without agent instants, even if the worker died before Done.
+    legacy = bool(run.done and run.done.legacy_agent) or not a["t2"].all()
     one_way = not legacy and len(rtt) > 0
     offset = estimate_offset(t1w, a["t2"], a["t3"], t4w) if one_way else None
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
@@ -174,7 +175,7 @@ def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_
         "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
         "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
         "one_way_available": one_way,
-        "legacy_agent": bool(run.done and run.done.legacy_agent),
+        "legacy_agent": not one_way and run.received > 0,
         "pings_sent": run.done.sent if run.done else None,
         "partial": run.partial,
         "error": run.fatal_error,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import msgspec
 
 from engine.clock import Anchor
-from engine.protocol import decode_pong, encode_ping, pad_for
+from engine.protocol import decode_pong, encode_ping_sized
 from ipc.frames import Lost, Samples
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Session:
         self._interval = interval_ns
         self._anchor = anchor
         self._send = send
-        self._pad = pad_for(payload_bytes, run_id)
+        self._payload_bytes = payload_bytes
         n = self.total + 1  # index 0 unused: seqs start at 1
         self._due = [0] * n
         self._t1 = [0] * n
@@ -77,7 +77,7 @@ class Session:
             return
         timestamp_ms = (self._anchor.wall_ns + (due_ns - self._anchor.perf_ns)) / 1e6
         self._by_timestamp[timestamp_ms] = seq
-        self._next_payload = encode_ping(seq, timestamp_ms, self.run_id, self._pad)
+        self._next_payload = encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes)
 
     def send(self, k: int, due_ns: int) -> None:
         """Pacer callback for ping index k (seq k+1)."""
@@ -103,7 +103,6 @@ class Session:
             return
         seq = pong.seq
         if seq is None:
-            self.legacy_agent = True
             seq = self._by_timestamp.get(pong.client_timestamp)
         if seq is None or not 1 <= seq <= self.sent:
             self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
@@ -128,7 +127,8 @@ class Session:
         if pong.t2_ns is not None and pong.t3_ns is not None:
             t2, t3 = pong.t2_ns, pong.t3_ns
             processing = t3 - t2
-        else:
+        else:  # no agent instants: one-way values are unavailable for this run
+            self.legacy_agent = True
             t2 = t3 = 0
             processing = round((pong.server_send_time - pong.server_receive_time) * 1e6)
         s = self._pending_samples

@@ -1,0 +1,362 @@
+"""Session bookkeeping with a scripted transport: every instant is chosen by the test.
+
+t1 is stamped by ``Session.send`` itself (``perf_counter_ns`` right before the
+transport's send); the test reads it back through ``last_t1`` and places each
+pong's t4 relative to it, so timing never depends on how fast the test runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+import pytest
+
+from agent.echo import Echo
+from engine.clock import Anchor, take_anchor
+from engine.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, encode_ping_sized
+from engine.session import COUNTERS, LOSS_GRACE_NS, Session
+
+MS = 1_000_000
+TIMEOUT = 100 * MS
+INTERVAL = 20 * MS
+START = 5_000 * MS  # due instant of ping k is START + k * INTERVAL (perf clock, arbitrary here)
+ANCHOR = Anchor(wall_ns=1_700_000_000_000_000_000, perf_ns=0, uncertainty_ns=0)
+T2_BASE = 1_700_000_000_123_000_000
+
+
+class Scripted:
+    """A Session plus the fake transport's record of what it sent."""
+
+    def __init__(self, *, iterations: int, warmup: int = 0, payload_bytes: int = 0, anchor: Anchor = ANCHOR) -> None:
+        self.payloads: list[bytes] = []
+        self.t1: dict[int, int] = {}
+        self.session = Session(
+            run_id="run-test",
+            iterations=iterations,
+            warmup=warmup,
+            timeout_ns=TIMEOUT,
+            interval_ns=INTERVAL,
+            payload_bytes=payload_bytes,
+            anchor=anchor,
+            send=self.payloads.append,
+        )
+
+    def send(self, count: int) -> None:
+        """Send the next ``count`` pings at their due instants; remember each t1."""
+        for _ in range(count):
+            k = self.session.sent
+            before = time.perf_counter_ns()
+            self.session.send(k, due(k))
+            after = time.perf_counter_ns()
+            t1 = self.session.last_t1
+            assert before <= t1 <= after
+            self.t1[k + 1] = t1
+
+    def pong(self, seq: int, rtt_ns: int, *, processing_ns: int = 40_000) -> None:
+        """Answer ping ``seq`` with a current-agent pong arriving ``rtt_ns`` after its t1."""
+        t2 = T2_BASE + seq * INTERVAL
+        self.session.on_receive(pong_bytes(seq, t2, t2 + processing_ns), self.t1[seq] + rtt_ns)
+
+    def samples(self) -> dict[str, list[int]]:
+        s = self.session.take_samples()
+        if s is None:
+            return {"seq": []}
+        return {f: list(getattr(s, f)) for f in s.__struct_fields__}
+
+    def lost(self) -> dict[str, list[int]]:
+        lost = self.session.take_lost()
+        if lost is None:
+            return {"seq": []}
+        return {f: list(getattr(lost, f)) for f in lost.__struct_fields__}
+
+
+def due(k: int) -> int:
+    return START + k * INTERVAL
+
+
+def pong_bytes(seq: int, t2: int, t3: int) -> bytes:
+    return ENCODER.encode(
+        Pong(
+            seq=seq,
+            client_timestamp=0.0,
+            server_receive_time=t2 / 1e6,
+            server_send_time=t3 / 1e6,
+            message_count=seq,
+            t2_ns=t2,
+            t3_ns=t3,
+        )
+    )
+
+
+def counters(**expected: int) -> dict[str, int]:
+    return {**dict.fromkeys(COUNTERS, 0), **expected}
+
+
+# -- matching ------------------------------------------------------------------------------
+
+
+def test_matched_pongs_are_samples_and_warmup_is_excluded() -> None:
+    h = Scripted(iterations=3, warmup=2)
+    h.send(5)
+    assert h.session.sent == 5 and len(h.payloads) == 5
+    assert [PING_DECODER.decode(p).seq for p in h.payloads] == [1, 2, 3, 4, 5]
+    for seq in range(1, 6):
+        h.pong(seq, rtt_ns=MS + seq * 1_000, processing_ns=40_000 + seq)
+    s = h.samples()
+    assert s["seq"] == [3, 4, 5]  # warmup seqs 1, 2 never become samples
+    assert s["due"] == [due(2), due(3), due(4)]
+    assert s["t1"] == [h.t1[3], h.t1[4], h.t1[5]]
+    assert [t4 - t1 for t1, t4 in zip(s["t1"], s["t4"])] == [MS + 3_000, MS + 4_000, MS + 5_000]
+    assert s["t2"] == [T2_BASE + seq * INTERVAL for seq in (3, 4, 5)]
+    assert [t3 - t2 for t2, t3 in zip(s["t2"], s["t3"])] == [40_003, 40_004, 40_005]
+    assert s["processing_ns"] == [40_003, 40_004, 40_005]
+    assert h.session.resolved == 3 and h.session.all_resolved
+    assert h.session.counters == counters()
+    assert h.session.legacy_agent is False
+    assert h.session.take_samples() is None  # handed over once
+    assert h.session.take_lost() is None
+
+
+def test_pong_at_exactly_the_timeout_matches_one_ns_later_is_late_and_lost() -> None:
+    h = Scripted(iterations=2)
+    h.send(2)
+    h.pong(1, rtt_ns=TIMEOUT)
+    h.pong(2, rtt_ns=TIMEOUT + 1)
+    assert h.samples()["seq"] == [1]
+    lost = h.lost()
+    assert lost == {"seq": [2], "due": [due(1)], "t1": [h.t1[2]]}
+    assert h.session.counters == counters(late=1)
+    assert h.session.all_resolved
+    # Another answer to the lost ping is late again, and it is not lost twice.
+    h.pong(2, rtt_ns=TIMEOUT // 2)
+    assert h.session.counters["late"] == 2
+    h.session.expire(h.t1[2] + 10 * TIMEOUT)
+    assert h.session.take_lost() is None and h.session.take_samples() is None
+    assert h.session.resolved == 2
+
+
+def test_duplicate_pong_is_counted_once_sampled_once() -> None:
+    h = Scripted(iterations=2)
+    h.send(2)
+    h.pong(1, rtt_ns=2 * MS)
+    h.pong(1, rtt_ns=3 * MS)
+    h.pong(2, rtt_ns=2 * MS)
+    s = h.samples()
+    assert s["seq"] == [1, 2]
+    assert s["t4"][0] - s["t1"][0] == 2 * MS  # the first answer is the one kept
+    assert h.session.counters == counters(duplicate=1)
+    assert h.session.resolved == 2
+
+
+def test_out_of_order_pongs_are_counted_and_kept() -> None:
+    h = Scripted(iterations=4)
+    h.send(4)
+    for seq in (3, 1, 4, 2):
+        h.pong(seq, rtt_ns=MS * seq)
+    s = h.samples()
+    assert s["seq"] == [3, 1, 4, 2]  # arrival order; the parent sorts by seq
+    assert [t4 - t1 for t1, t4 in zip(s["t1"], s["t4"])] == [3 * MS, MS, 4 * MS, 2 * MS]
+    assert h.session.counters == counters(out_of_order=2)  # 1 after 3, 2 after 4
+    assert h.session.all_resolved
+
+
+def test_pong_for_a_seq_never_sent_is_unknown() -> None:
+    h = Scripted(iterations=5)
+    h.send(2)
+    t4 = h.t1[2] + MS
+    for seq in (3, 0, -1, 99):  # 3 not yet sent; 0/-1 impossible; 99 beyond the run
+        h.session.on_receive(pong_bytes(seq, T2_BASE, T2_BASE + 1), t4)
+    assert h.session.counters == counters(unknown=4)
+    assert h.samples()["seq"] == []
+    # Once seq 3 has really been sent, its pong is matched normally.
+    h.send(1)
+    h.pong(3, rtt_ns=MS)
+    assert h.samples()["seq"] == [3]
+
+
+def test_malformed_and_oversized_messages_never_become_samples(caplog) -> None:
+    h = Scripted(iterations=2)
+    h.send(2)
+    t4 = h.t1[2] + MS
+    good = {
+        "type": "pong",
+        "seq": 1,
+        "client_timestamp": 1.0,
+        "server_receive_time": 2.0,
+        "server_send_time": 3.0,
+        "t2_ns": T2_BASE,
+        "t3_ns": T2_BASE + 10,
+    }
+    garbage = [
+        b"",
+        b"\x00\xff\xfe not json",
+        b"[1, 2, 3]",
+        b'{"type": "pong", "seq": 1',  # truncated
+        msgspec.json.encode({**good, "type": "ping"}),  # wrong message type
+        msgspec.json.encode({**good, "seq": "1"}),  # wrong field type
+        msgspec.json.encode({"type": "pong", "seq": 1}),  # required fields missing
+    ]
+
+    def sized(seq: int, size: int) -> bytes:
+        """A valid pong for ``seq`` grown to exactly ``size`` bytes by an unknown field."""
+        bare = msgspec.json.encode({**good, "seq": seq, "filler": ""})
+        data = msgspec.json.encode({**good, "seq": seq, "filler": "x" * (size - len(bare))})
+        assert len(data) == size
+        return data
+
+    oversized = sized(1, MAX_MESSAGE_BYTES + 1)
+    with caplog.at_level(logging.WARNING, logger="engine.session"):
+        for data in [*garbage, oversized]:
+            h.session.on_receive(data, t4)
+    assert h.session.counters == counters(malformed=len(garbage) + 1)
+    assert h.samples()["seq"] == []
+    assert h.session.resolved == 0
+    assert sum("malformed" in r.getMessage() for r in caplog.records) == 1  # logged once per kind
+
+    # The size limit, not the content, refused the big one: at exactly the limit it is a sample.
+    h.session.on_receive(sized(1, MAX_MESSAGE_BYTES), t4)
+    h.session.on_receive(sized(2, MAX_MESSAGE_BYTES), t4)
+    assert h.samples()["seq"] == [1, 2]
+    assert h.session.counters["malformed"] == len(garbage) + 1
+
+
+# -- legacy agents ----------------------------------------------------------------------------
+
+
+def legacy_pong(client_timestamp: float, receive_ms: float, send_ms: float, count: int) -> bytes:
+    """What the original voice-rtc-bench agent sends: no seq, no t2_ns/t3_ns."""
+    return ENCODER.encode(
+        Pong(client_timestamp=client_timestamp, server_receive_time=receive_ms, server_send_time=send_ms, message_count=count)
+    )
+
+
+def test_legacy_pong_matched_by_client_timestamp() -> None:
+    h = Scripted(iterations=2, warmup=1)
+    h.send(3)
+    pings = [PING_DECODER.decode(p) for p in h.payloads]
+    for k, ping in enumerate(pings):
+        assert ping.timestamp == (ANCHOR.wall_ns + due(k) - ANCHOR.perf_ns) / 1e6  # due instant as wall ms
+        assert b'"type":"ping"' in h.payloads[k]  # legacy agents answer nothing else
+    legacy = legacy_pong(pings[0].timestamp, 1.0, 2.0, 1)
+    assert b'"seq"' not in legacy and b'"t2_ns"' not in legacy and b'"type":"pong"' in legacy
+
+    # Answer out of order; server times are exact in binary so the difference is exactly 0.5 ms.
+    h.session.on_receive(legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS)
+    h.session.on_receive(legacy_pong(pings[1].timestamp, 1_700_000_000_000.5, 1_700_000_000_001.5, 2), h.t1[2] + 3 * MS)
+    h.session.on_receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup
+    s = h.samples()
+    assert s["seq"] == [3, 2]
+    assert s["processing_ns"] == [500_000, 1_000_000]
+    assert s["t2"] == [0, 0] and s["t3"] == [0, 0]
+    assert [t4 - t1 for t1, t4 in zip(s["t1"], s["t4"])] == [2 * MS, 3 * MS]
+    assert h.session.legacy_agent is True
+    assert h.session.counters == counters(out_of_order=2)
+    assert h.session.all_resolved
+
+    # A timestamp no ping carried is unknown.
+    h.session.on_receive(legacy_pong(pings[0].timestamp + 0.5, 1.0, 2.0, 4), h.t1[3] + MS)
+    assert h.session.counters["unknown"] == 1
+
+
+def test_pong_with_seq_but_no_agent_instants_marks_one_way_unavailable() -> None:
+    h = Scripted(iterations=1)
+    h.send(1)
+    data = ENCODER.encode(Pong(seq=1, client_timestamp=0.0, server_receive_time=10.0, server_send_time=10.25))
+    h.session.on_receive(data, h.t1[1] + MS)
+    s = h.samples()
+    assert s["seq"] == [1] and s["processing_ns"] == [250_000] and s["t2"] == [0]
+    assert h.session.legacy_agent is True  # t2 = t3 = 0 must not feed one-way estimates
+
+
+def test_current_agent_echo_round_trip() -> None:
+    """The agent's real Echo answers the session's real pings; the pongs match by seq."""
+    h = Scripted(iterations=3, payload_bytes=200, anchor=take_anchor())
+    echo = Echo()
+    h.send(3)
+    for seq, ping in enumerate(h.payloads, start=1):
+        t2 = time.time_ns()
+        reply = echo(ping, t2)
+        assert reply is not None
+        h.session.on_receive(reply, h.t1[seq] + MS)
+    s = h.samples()
+    assert s["seq"] == [1, 2, 3]
+    assert all(t3 >= t2 > 0 for t2, t3 in zip(s["t2"], s["t3"]))
+    assert s["processing_ns"] == [t3 - t2 for t2, t3 in zip(s["t2"], s["t3"])]
+    assert h.session.legacy_agent is False and echo.message_count == 3 and echo.malformed == 0
+
+
+# -- loss -------------------------------------------------------------------------------------
+
+
+def test_expire_declares_loss_only_after_timeout_plus_grace() -> None:
+    h = Scripted(iterations=3, warmup=1)
+    h.send(4)
+    limit = TIMEOUT + LOSS_GRACE_NS
+    h.session.expire(h.t1[2] + limit)  # exactly at the limit: not yet
+    assert h.session.take_lost() is None
+    assert not h.session.all_resolved
+
+    h.pong(3, rtt_ns=MS)
+    now = h.t1[2] + limit + 1
+    h.session.expire(now)
+    lost = h.lost()
+    # Seq 1 (warmup) is never reported; seq 2 is; seq 3 was answered; seq 4 only if it is as old.
+    expected = [2] + ([4] if now - h.t1[4] > limit else [])
+    assert lost["seq"] == expected
+    assert lost["t1"] == [h.t1[s] for s in expected] and lost["due"] == [due(s - 1) for s in expected]
+
+    # A pong for a ping already declared lost is late (the grace elapsed), never a sample.
+    h.pong(2, rtt_ns=MS)
+    assert h.session.counters == counters(late=1)
+    assert h.samples()["seq"] == [3]
+
+    h.session.expire(h.t1[4] + limit + 1)
+    assert h.lost()["seq"] == ([] if 4 in expected else [4])
+    assert h.session.resolved == 3 and h.session.all_resolved
+    assert h.session.take_lost() is None
+
+
+def test_all_resolved_counts_measured_pings_only() -> None:
+    h = Scripted(iterations=2, warmup=2)
+    assert not h.session.all_resolved
+    h.send(4)
+    h.pong(3, rtt_ns=MS)
+    assert not h.session.all_resolved  # warmup seqs 1, 2 unanswered do not matter, seq 4 does
+    h.pong(4, rtt_ns=MS)
+    assert h.session.all_resolved
+    assert h.session.resolved == 2
+
+
+# -- padding ----------------------------------------------------------------------------------
+
+
+def test_pings_are_padded_to_exactly_payload_bytes() -> None:
+    # Realistic anchor: epoch-ms timestamps of 16-17 significant digits, as in a real run.
+    h = Scripted(iterations=120, payload_bytes=200, anchor=take_anchor())
+    h.send(120)
+    assert {len(p) for p in h.payloads} == {200}
+    for seq, p in enumerate(h.payloads, start=1):
+        ping = PING_DECODER.decode(p)
+        assert ping.seq == seq and ping.run_id == "run-test" and set(ping.pad) == {"x"}
+
+
+@pytest.mark.parametrize("seq", [1, 17, 999, 1_000_000, 123_456_789])
+@pytest.mark.parametrize("timestamp", [1_734_567_890_123.4568, 1.7e12, 1.0])
+def test_encode_ping_sized_is_exact(seq: int, timestamp: float) -> None:
+    for size in (120, 200, 1_200):
+        data = encode_ping_sized(seq, timestamp, "0123456789abcdef", size)
+        assert len(data) == size
+        ping = PING_DECODER.decode(data)
+        assert (ping.seq, ping.timestamp) == (seq, timestamp)
+
+
+def test_too_small_payload_bytes_sends_unpadded_pings() -> None:
+    h = Scripted(iterations=2, payload_bytes=10)
+    h.send(2)
+    assert all(b'"pad"' not in p for p in h.payloads)
+    assert all(len(p) > 10 for p in h.payloads)
+    h0 = Scripted(iterations=1, payload_bytes=0)
+    h0.send(1)
+    assert b'"pad"' not in h0.payloads[0]
