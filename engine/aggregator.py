@@ -86,6 +86,10 @@ class PlatformRun:
         return next((e.detail for e in self.events if e.fatal), None)
 
     @property
+    def connect_ms(self) -> float | None:
+        return next((e.value for e in self.events if e.kind == "connected"), None)
+
+    @property
     def partial(self) -> bool:
         return self.done is None or self.done.partial
 

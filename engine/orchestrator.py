@@ -59,11 +59,7 @@ class Orchestrator:
 
     def _read_until_all_done(self, deadline: float) -> None:
         while self._procs:
-            for conn, frame in read_frames(list(self._procs), 0.1):
-                if frame is None:
-                    self._reap(conn)
-                else:
-                    self._procs[conn][1].add(frame)
+            self._read_once()
             self._progress(self.runs)
             if time.monotonic() > deadline:
                 self._kill_all("hung past its expected duration and was killed")
@@ -76,13 +72,17 @@ class Orchestrator:
         deadline = time.monotonic() + STOP_GRACE_S
         while self._procs and time.monotonic() < deadline:
             try:
-                for conn, frame in read_frames(list(self._procs), 0.1):
-                    if frame is None:
-                        self._reap(conn)
-                    else:
-                        self._procs[conn][1].add(frame)
+                self._read_once()
             except KeyboardInterrupt:
                 break  # a second Ctrl-C: stop waiting, keep what arrived
+
+    def _read_once(self) -> None:
+        """Hand every frame ready within 0.1 s to its platform; reap workers at end of file."""
+        for conn, frame in read_frames(list(self._procs), 0.1):
+            if frame is None:
+                self._reap(conn)
+            else:
+                self._procs[conn][1].add(frame)
 
     def _reap(self, conn: Connection) -> None:
         proc, run = self._procs.pop(conn)

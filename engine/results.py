@@ -177,6 +177,7 @@ def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_
         "one_way_available": one_way,
         "legacy_agent": not one_way and run.received > 0,
         "pings_sent": run.done.sent if run.done else None,
+        "connect_time_ms": _r(run.connect_ms),
         "partial": run.partial,
         "error": run.fatal_error,
         "histogram_out_of_range": run.out_of_range,

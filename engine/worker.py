@@ -83,7 +83,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     try:
         t0 = time.perf_counter_ns()
         await asyncio.wait_for(transport.connect(spec.credentials, session.on_receive), spec.connect_timeout_s)
-        writer.send(Event("connected", f"{(time.perf_counter_ns() - t0) / 1e6:.1f} ms"))
+        writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         start = time.perf_counter_ns() + START_DELAY_NS
         session.prepare(start)
         pacer = Pacer(start, spec.interval_ns, session.total, session.send)

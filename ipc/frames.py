@@ -49,6 +49,7 @@ class Event(msgspec.Struct, tag=True):
     kind: str
     detail: str = ""
     fatal: bool = False
+    value: float | None = None  # e.g. the connect time in ms for kind "connected"
 
 
 class Done(msgspec.Struct, tag=True):
