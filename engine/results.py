@@ -194,7 +194,7 @@ def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way:
         out.append(f"only {statistics['total_messages']} of {settings.iterations} pings completed")
     lag, median = statistics["send_lag_p99"], statistics["median_rtt"]
     if lag is not None and median and lag > 0.1 * median:
-        out.append(f"send lag p99 {lag:.3f} ms is over 10% of the median RTT: the client was busy")
+        out.append(f"send lag p99 {lag:.3f} ms is {lag / median:.0%} of the median RTT: this client's own delays are a visible share of what it measures")
     mean, std = statistics["mean_rtt"], statistics["std_dev_rtt"]
     if mean and std is not None and std >= 0.1 * mean:
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")

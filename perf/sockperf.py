@@ -7,6 +7,7 @@ so every number leaving this module is a round trip in µs.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -82,8 +83,11 @@ def parse(text: str, full_rtt: bool) -> dict[str, Any]:
     }
 
 
-def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0.1") -> dict[str, Any]:
-    """One ping-pong run against a fresh server on a free port; returns ``parse()``'s dict."""
+def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0.1", echo_cpus: set[int] | None = None) -> dict[str, Any]:
+    """One ping-pong run against a fresh server on a free port; returns ``parse()``'s dict.
+
+    The client inherits this process's CPU affinity; the server gets ``echo_cpus`` when given.
+    """
     full_rtt = supports_full_rtt(exe)
     port = free_udp_port(host)
     server = subprocess.Popen(
@@ -93,6 +97,8 @@ def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0
         text=True,
     )
     try:
+        if echo_cpus:
+            os.sched_setaffinity(server.pid, echo_cpus)
         _wait_ready(server)
         cmd = [exe, "ping-pong", "-i", host, "-p", str(port), "-m", str(msg_size), "--mps", str(mps), "-t", str(duration_s)]
         if full_rtt:
