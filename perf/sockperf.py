@@ -38,13 +38,13 @@ def find(exe: str | None = None) -> str:
 
 
 def version(exe: str) -> str:
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
     m = _VERSION.search(_ANSI.sub("", out.stdout + out.stderr))
     return m.group(1) if m else "unknown"
 
 
 def supports_full_rtt(exe: str) -> bool:
-    out = subprocess.run([exe, "ping-pong", "--help"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run([exe, "ping-pong", "--help"], capture_output=True, text=True, timeout=10, check=False)
     return "--full-rtt" in out.stdout + out.stderr
 
 
@@ -103,7 +103,7 @@ def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0
         cmd = [exe, "ping-pong", "-i", host, "-p", str(port), "-m", str(msg_size), "--mps", str(mps), "-t", str(duration_s)]
         if full_rtt:
             cmd.append("--full-rtt")
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30, check=False)
         if out.returncode != 0:
             raise PerfError(f"sockperf ping-pong exited {out.returncode}: {(out.stderr or out.stdout).strip()[-300:]}")
         result = parse(out.stdout + out.stderr, full_rtt)

@@ -1,0 +1,72 @@
+"""The measured row: the ``udp`` transport through the real engine and a real echo agent.
+
+Exactly what ``benchmark-runner --platform udp`` does: an embedded agent on
+127.0.0.1 (started once per suite by the caller), then ``run_benchmark`` with
+its spawned worker, timerfd pacer, session and pipe to the parent. Numbers are
+read back from the seed-shaped result's ``statistics``, converted to µs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from engine.protocol import encode_ping
+from engine.results import RunSettings
+from engine.runner import new_run_id, run_benchmark
+from perf import PerfError
+
+TIMEOUT_MS = 1000.0
+
+
+def ping_size(iterations: int, warmup: int) -> int:
+    """Bytes of an encoded ping at the run's middle seq (the size varies by a digit or two)."""
+    return len(encode_ping(warmup + iterations // 2, time.time_ns() / 1e6, new_run_id()))
+
+
+def _us(ms: float | None) -> float | None:
+    return None if ms is None else ms * 1e3
+
+
+def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float) -> dict[str, Any]:
+    settings = RunSettings(
+        run_id=new_run_id(),
+        iterations=iterations,
+        timeout_ms=TIMEOUT_MS,
+        cooldown_ms=cooldown_ms,
+        warmup=warmup,
+        payload_bytes=0,
+        location_id="perf",
+        clock_mode="auto",
+    )
+    outcome = run_benchmark(["udp"], {"udp": agent_url}, settings, connect_timeout_s=15.0, log_level=logging.WARNING)
+    if outcome.errors or outcome.interrupted:
+        raise PerfError(f"engine run failed: {'; '.join(outcome.errors) or 'interrupted'}")
+    result = outcome.per_platform["udp"]
+    s = result["statistics"]
+    if not s["successful_messages"]:
+        raise PerfError("engine run received no pongs")
+    rtt_ns = np.array([m["round_trip_time"] for m in result["measurements"]]) * 1e6
+    return {
+        # from statistics (HDR histogram, 1 µs resolution): the numbers users see
+        "p50_us": _us(s["p50_rtt"]),
+        "p99_us": _us(s["p99_rtt"]),
+        "mean_us": _us(s["mean_rtt"]),
+        "min_us": _us(s["min_rtt"]),
+        "max_us": _us(s["max_rtt"]),
+        "send_lag_p50_us": _us(s["send_lag_p50"]),
+        "send_lag_p99_us": _us(s["send_lag_p99"]),
+        "send_lag_max_us": _us(s["send_lag_max"]),
+        "network_p50_us": _us(s["p50_network_rtt"]),
+        "server_processing_mean_us": _us(s["mean_server_processing"]),
+        # exact order statistics from the raw samples, as a cross-check of the histogram
+        "exact_p50_us": float(np.percentile(rtt_ns, 50)) / 1e3,
+        "exact_p99_us": float(np.percentile(rtt_ns, 99)) / 1e3,
+        "samples": s["successful_messages"],
+        "lost": s["failed_messages"],
+        "late": s["late_messages"],
+        "warnings": result["metadata"]["warnings"],
+    }

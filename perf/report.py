@@ -1,0 +1,151 @@
+"""Ratios, targets, the printed table, the JSON report and the baseline comparison.
+
+Latency is printed in µs with 3 decimals (STYLE.md). A ratio is "measured over
+reference", so bigger is worse everywhere; a regression is a ratio that grew
+by more than the tolerance over the one in ``perf/baseline.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+REPORT_VERSION = 1
+BASELINE_PATH = Path(__file__).with_name("baseline.json")
+#: A ratio may grow this much over its baseline before --check calls it a regression.
+DEFAULT_TOLERANCE = 0.25
+
+#: ratio name -> (measured row, reference row, field)
+RATIOS = {
+    "engine_vs_sockperf_p50": ("engine", "sockperf", "p50_us"),
+    "engine_vs_sockperf_p99": ("engine", "sockperf", "p99_us"),
+    "python_vs_sockperf_p50": ("python", "sockperf", "p50_us"),
+    "engine_vs_python_p50": ("engine", "python", "p50_us"),
+    "engine_vs_python_p99": ("engine", "python", "p99_us"),
+}
+#: The engine issue's performance requirement.
+TARGETS = {"engine_vs_sockperf_p50": 1.6}
+#: Ratios --check compares with the baseline (p99 on a shared 2-core box is too noisy to gate on).
+CHECKED = ("engine_vs_sockperf_p50", "engine_vs_python_p50")
+
+_LABELS = {
+    "engine_vs_sockperf_p50": "RTT p50 engine / sockperf",
+    "engine_vs_sockperf_p99": "RTT p99 engine / sockperf",
+    "python_vs_sockperf_p50": "RTT p50 python / sockperf",
+    "engine_vs_python_p50": "RTT p50 engine / python",
+    "engine_vs_python_p99": "RTT p99 engine / python",
+}
+
+
+def ratios(med: dict[str, dict[str, float]]) -> dict[str, float]:
+    out = {}
+    for name, (row, ref, key) in RATIOS.items():
+        if row in med and ref in med and med[ref].get(key):
+            out[name] = med[row][key] / med[ref][key]
+    return out
+
+
+def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[str, Any]]:
+    """The table: one dict per line, also stored in the JSON report."""
+    out = []
+    for name, value in rat.items():
+        row, ref, key = RATIOS[name]
+        target = TARGETS.get(name)
+        out.append(
+            {
+                "metric": f"{_LABELS[name]} (µs)",
+                "measured": med[row][key],
+                "reference": med[ref][key],
+                "ratio": value,
+                "target": target,
+                "result": "info" if target is None else ("pass" if value <= target else "FAIL"),
+            }
+        )
+    eng = med["engine"]
+    for key, label in (("send_lag_p50_us", "p50"), ("send_lag_p99_us", "p99"), ("send_lag_max_us", "max")):
+        out.append({"metric": f"engine send lag {label} (µs)", "measured": eng.get(key), "reference": None, "ratio": None, "target": None, "result": "info"})
+    for name in ("engine", "python", "sockperf"):
+        lost = med.get(name, {}).get("lost", med.get(name, {}).get("dropped"))
+        if lost is not None:
+            out.append({"metric": f"{name} lost/dropped (count)", "measured": lost, "reference": None, "ratio": None, "target": 0, "result": "pass" if lost == 0 else "FAIL"})
+    return out
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def render(table: list[dict[str, Any]]) -> str:
+    head = ("metric", "measured", "reference", "ratio", "target", "result")
+    lines = [[*head]]
+    for r in table:
+        count = "(count)" in r["metric"]
+        num = ".0f" if count else ".3f"
+        target = "—" if r["target"] is None else (f"= {r['target']}" if count else f"≤ {r['target']:.2f}")
+        lines.append([r["metric"], _cell(r["measured"], num), _cell(r["reference"], num), _cell(r["ratio"], ".3f"), target, r["result"]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([_line(lines[0], widths), rule, *(_line(line, widths) for line in lines[1:])])
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def load_baseline(path: Path = BASELINE_PATH) -> dict[str, Any]:
+    with open(path) as f:
+        baseline = json.load(f)
+    if "ratios" not in baseline or "reason" not in baseline:
+        raise ValueError(f"{path}: a baseline needs 'ratios' and 'reason'")
+    return baseline
+
+
+def compare(rat: dict[str, float], baseline: dict[str, Any], tolerance: float) -> list[dict[str, Any]]:
+    """One entry per checked ratio present in both: regression when it grew past baseline × (1 + tolerance)."""
+    out = []
+    for name in CHECKED:
+        base = baseline["ratios"].get(name)
+        if base is None or name not in rat:
+            continue
+        limit = base * (1 + tolerance)
+        change = rat[name] / base - 1
+        out.append({"ratio": name, "baseline": base, "measured": rat[name], "limit": limit, "change": change, "regression": rat[name] > limit})
+    return out
+
+
+def comparable(settings: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    """Settings that differ from the baseline's and make the ratios less comparable."""
+    keys = ("mode", "mps", "duration_s", "rounds", "placement")
+    return [f"{k} is {settings.get(k)!r} here but {base.get(k)!r} in the baseline" for k in keys if k in base and settings.get(k) != base.get(k)]
+
+
+def render_check(entries: list[dict[str, Any]], tolerance: float, path: Path) -> str:
+    lines = [f"baseline {path} (tolerance +{tolerance:.0%}):"]
+    for e in entries:
+        verdict = "REGRESSION" if e["regression"] else "ok"
+        lines.append(f"  {e['ratio']:<24} baseline {e['baseline']:.3f}  measured {e['measured']:.3f}  limit {e['limit']:.3f}  ({e['change']:+.1%})  {verdict}")
+    if not entries:
+        lines.append("  no ratio in common with the baseline")
+    return "\n".join(lines)
+
+
+def baseline_from(report: dict[str, Any], reason: str, tolerance: float) -> dict[str, Any]:
+    return {
+        "reason": reason,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tolerance": tolerance,
+        "checked": list(CHECKED),
+        "ratios": {k: round(v, 4) for k, v in report["ratios"].items()},
+        "medians_us": {row: {k: round(v, 3) for k, v in vals.items() if k.endswith("_us")} for row, vals in report["medians"].items()},
+        "settings": report["settings"],
+        "host": report["host"],
+    }
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)

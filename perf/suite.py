@@ -1,0 +1,167 @@
+"""Running the rows alternately and reducing rounds to medians.
+
+Each round runs sockperf, then the engine, then (optionally) the Python
+reference, back to back; several rounds give each row a median over runs that
+saw the same drift in machine load and frequency.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from agent.embedded import EmbeddedAgent
+from perf import PerfError, engine_udp, pyref, sockperf
+
+#: Rows in the order they run within a round.
+ROWS = ("sockperf", "engine", "python")
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    mode: str  # "full" or "quick"
+    rounds: int
+    duration_s: int
+    mps: int = 1000
+    warmup: int = 200
+    python_row: bool = True
+    sockperf_exe: str | None = None
+    pin: bool = True
+
+    @property
+    def iterations(self) -> int:
+        return self.duration_s * self.mps
+
+    @property
+    def cooldown_ms(self) -> float:
+        return 1000.0 / self.mps
+
+
+def host_facts(sockperf_exe: str) -> dict[str, Any]:
+    """What the numbers depend on, recorded beside them (pyperf's habit)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "uvloop": _version("uvloop"),
+        "sockperf": sockperf.version(sockperf_exe),
+        "sockperf_full_rtt": sockperf.supports_full_rtt(sockperf_exe),
+        "engine_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str:
+    """HEAD of the checkout, with ``+dirty`` when engine code has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "engine", "transports", "agent", "ipc"], cwd=root, capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}+dirty" if head and dirty else (head or "unknown")
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def placement(pin: bool) -> tuple[set[int], set[int]] | None:
+    """(client CPUs, echo CPUs): one CPU each, different, when pinning and there are two to use.
+
+    Unpinned, where the scheduler puts the two ends of a loopback ping-pong
+    decides the RTT (same core ~14 µs, two cores ~30 µs, migrating 30-55 µs for
+    sockperf on the 2-vCPU box this suite was written on), and it decides it
+    differently for each row. Pinned, every row pays the same cross-core hop.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None
+    return {cpus[0]}, {cpus[1]}
+
+
+def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
+    """All rounds; returns the report's measurement part (settings, host, rounds, medians).
+
+    Pinned runs put every client (sockperf client, this process with the
+    engine's parent and spawned worker, the Python client) on one CPU and every
+    echo (sockperf server, the embedded agent, the Python echo) on another;
+    children inherit the affinity of this process at their start.
+    """
+    exe = sockperf.find(cfg.sockperf_exe)
+    size = engine_udp.ping_size(cfg.iterations, cfg.warmup)
+    host = host_facts(exe)
+    rounds: list[dict[str, Any]] = []
+    started = time.time()
+    original = os.sched_getaffinity(0)
+    pins = placement(cfg.pin)
+    client_cpus, echo_cpus = pins if pins else (None, None)
+    where = f"clients on CPU {min(client_cpus)}, echoes on CPU {min(echo_cpus)}" if pins else "unpinned"
+    say(f"perf: {cfg.mode} run, {cfg.rounds} round(s) of {cfg.duration_s} s per row at {cfg.mps} msg/s, {size}-byte pings, {where}")
+    try:
+        if echo_cpus:
+            os.sched_setaffinity(0, echo_cpus)  # the embedded agent inherits this at spawn
+        with EmbeddedAgent("webrtc") as agent_url:
+            if client_cpus:
+                os.sched_setaffinity(0, client_cpus)  # sockperf client, engine worker, python client
+            for i in range(1, cfg.rounds + 1):
+                row: dict[str, Any] = {}
+                say(f"  round {i}/{cfg.rounds}: sockperf")
+                row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
+                say(f"  round {i}/{cfg.rounds}: engine (udp)")
+                row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
+                if cfg.python_row:
+                    say(f"  round {i}/{cfg.rounds}: python ping-pong")
+                    row["python"] = pyref.run(size, cfg.mps, cfg.iterations, cfg.warmup, echo_cpus=echo_cpus)
+                rounds.append(row)
+    finally:
+        os.sched_setaffinity(0, original)
+    host["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return {
+        "settings": {
+            **asdict(cfg),
+            "message_bytes": size,
+            "iterations": cfg.iterations,
+            "cooldown_ms": cfg.cooldown_ms,
+            "placement": {"client_cpus": sorted(client_cpus), "echo_cpus": sorted(echo_cpus)} if pins else "unpinned",
+        },
+        "host": host,
+        "started": started,
+        "duration_s": round(time.time() - started, 1),
+        "rounds": rounds,
+        "medians": medians(rounds),
+    }
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per row, the median over rounds of every numeric field."""
+    out: dict[str, dict[str, float]] = {}
+    for name in ROWS:
+        runs = [r[name] for r in rounds if name in r]
+        if not runs:
+            continue
+        keys = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        values = {k: [r[k] for r in runs if r.get(k) is not None] for k in keys}
+        out[name] = {k: statistics.median(v) for k, v in values.items() if v}
+    if "sockperf" not in out or "engine" not in out:
+        raise PerfError("a round produced no numbers")
+    return out
