@@ -68,8 +68,9 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
 @click.option("--payload-bytes", type=int, envvar="PAYLOAD_BYTES", default=0, help="Pad each ping to this many bytes; 0 = no padding (env PAYLOAD_BYTES).")
 @click.option("--unreliable", is_flag=True, envvar="UNRELIABLE", help="Unordered data channel with no retransmits (webrtc, livekit).")
 @click.option("--clock-mode", type=click.Choice(["auto", "same-host", "synced", "estimate"]), envvar="CLOCK_MODE", default="auto", help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.")
+@click.option("--busy-poll-us", type=int, envvar="BUSY_POLL_US", default=0, help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. 0 = off.")
 @click.option("--connect-timeout", type=float, envvar="CONNECT_TIMEOUT_S", default=30.0, help="Seconds allowed to join the platform.")
-def cli(platform_, agent_url, iterations, timeout_ms, cooldown_ms, location_id, output, verbose, warmup, payload_bytes, unreliable, clock_mode, connect_timeout) -> int:
+def cli(platform_, agent_url, iterations, timeout_ms, cooldown_ms, location_id, output, verbose, warmup, payload_bytes, unreliable, clock_mode, busy_poll_us, connect_timeout) -> int:
     """Measure data-channel round-trip latency to an echo agent."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     platforms = _platforms(platform_)
@@ -84,6 +85,7 @@ def cli(platform_, agent_url, iterations, timeout_ms, cooldown_ms, location_id, 
         location_id=location_id,
         reliable=not unreliable,
         clock_mode=clock_mode,
+        busy_poll_us=busy_poll_us,
     )
     check_settings(settings)
     if connect_timeout <= 0:

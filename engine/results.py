@@ -36,6 +36,7 @@ class RunSettings:
     location_id: str
     reliable: bool = True
     clock_mode: str = "auto"
+    busy_poll_us: int = 0
 
 
 @dataclass
@@ -170,6 +171,7 @@ def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_
         "warmup": settings.warmup,
         "payload_bytes": settings.payload_bytes,
         "reliable": settings.reliable,
+        "busy_poll_us": settings.busy_poll_us,
         "clock_mode": ctx.clock_mode.value,
         "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
         "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
@@ -178,6 +180,7 @@ def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_
         "legacy_agent": not one_way and run.received > 0,
         "pings_sent": run.done.sent if run.done else None,
         "connect_time_ms": _r(run.connect_ms),
+        "worker_cpu_s": _r(run.done.cpu_s) if run.done else None,
         "partial": run.partial,
         "error": run.fatal_error,
         "histogram_out_of_range": run.out_of_range,

@@ -77,6 +77,7 @@ def run_benchmark(
                     timeout_ns=round(settings.timeout_ms * 1e6),
                     payload_bytes=settings.payload_bytes,
                     reliable=settings.reliable,
+                    busy_poll_ns=settings.busy_poll_us * 1000,
                     connect_timeout_s=connect_timeout_s,
                     log_level=log_level,
                 )
@@ -115,5 +116,7 @@ def check_settings(settings: RunSettings) -> None:
         raise BenchError(f"--cooldown must be 0 or more ms, got {settings.cooldown_ms:g}")
     if settings.warmup < 0:
         raise BenchError(f"--warmup must be 0 or more, got {settings.warmup}")
+    if settings.busy_poll_us < 0:
+        raise BenchError(f"--busy-poll-us must be 0 or more, got {settings.busy_poll_us}")
     if settings.payload_bytes < 0:
         raise BenchError(f"--payload-bytes must be 0 or more, got {settings.payload_bytes}")

@@ -168,6 +168,11 @@ class Session:
         lost.t1.append(self._t1[seq])
 
     @property
+    def last_answered(self) -> bool:
+        """Whether the newest ping sent has its pong (or was given up)."""
+        return self._state[self.sent] != _PENDING
+
+    @property
     def all_resolved(self) -> bool:
         return self.resolved >= self.total - self.warmup
 

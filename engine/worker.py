@@ -20,6 +20,7 @@ from typing import Any
 import transports
 from engine.clock import take_anchor
 from engine.pacer import Pacer
+from engine.reply_poll import ReplyPoller
 from engine.session import LOSS_GRACE_NS, Session
 from ipc.frames import Done, Event, Hello
 from ipc.pipe import FrameWriter
@@ -45,7 +46,8 @@ class WorkerSpec:
     payload_bytes: int
     reliable: bool = True
     connect_timeout_s: float = 30.0
-    flush_interval_s: float = 0.01
+    flush_interval_s: float = 0.05
+    busy_poll_ns: int = 0
     log_level: int = logging.WARNING
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,7 +88,13 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         start = time.perf_counter_ns() + START_DELAY_NS
         session.prepare(start)
-        pacer = Pacer(start, spec.interval_ns, session.total, session.send)
+        poller = ReplyPoller(lambda: session.last_answered, spec.busy_poll_ns)
+
+        def send(k: int, due: int) -> None:
+            session.send(k, due)
+            poller.after_send()
+
+        pacer = Pacer(start, spec.interval_ns, session.total, send)
         pacer.start()
         partial = not await _until_resolved(session, pacer, stop)
     except asyncio.TimeoutError:
@@ -106,7 +114,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         _flush(session, writer)
-        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent))
+        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent, time.process_time()))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)
         await writer.drain_and_close()

@@ -59,6 +59,7 @@ class Done(msgspec.Struct, tag=True):
     counters: dict[str, int]
     partial: bool = False
     legacy_agent: bool = False
+    cpu_s: float = 0.0  # the worker's own CPU time (user + system), polling included
 
 
 Frame = Hello | Samples | Lost | Event | Done

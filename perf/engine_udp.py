@@ -31,8 +31,9 @@ def _us(ms: float | None) -> float | None:
     return None if ms is None else ms * 1e3
 
 
-def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float) -> dict[str, Any]:
+def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float, busy_poll_us: int = 0) -> dict[str, Any]:
     settings = RunSettings(
+        busy_poll_us=busy_poll_us,
         run_id=new_run_id(),
         iterations=iterations,
         timeout_ms=TIMEOUT_MS,

@@ -23,7 +23,9 @@ from agent.embedded import EmbeddedAgent
 from perf import PerfError, engine_udp, pyref, sockperf
 
 #: Rows in the order they run within a round.
-ROWS = ("sockperf", "engine", "python")
+ROWS = ("sockperf", "engine", "engine_poll", "python")
+#: The engine_poll row's --busy-poll-us: like sockperf's client, it does not sleep while a pong is due.
+BUSY_POLL_US = 1000
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
+                say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
+                row["engine_poll"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US)
                 if cfg.python_row:
                     say(f"  round {i}/{cfg.rounds}: python ping-pong")
                     row["python"] = pyref.run(size, cfg.mps, cfg.iterations, cfg.warmup, echo_cpus=echo_cpus)
