@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 
 from agent.cli import READY_PREFIX
@@ -21,35 +22,38 @@ class EmbeddedAgent:
         self.url = ""
 
     def __enter__(self) -> str:
+        # A file, not a pipe, for stderr: nobody reads it during the run and a full pipe would stall the agent.
+        self._stderr = tempfile.TemporaryFile("w+")
         # Own session: the terminal's Ctrl-C goes to the runner, which then stops us in order.
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             start_new_session=True,
         )
         line = _readline_within(self._proc, START_TIMEOUT_S)
         if not line.startswith(READY_PREFIX):
-            err = self._stop()
-            raise BenchError(f"embedded echo agent failed to start: {(err or line).strip().splitlines()[-1:] or 'no output'}")
+            self._stop()
+            self._stderr.seek(0)
+            last = (self._stderr.read() or line or "no output").strip().splitlines()[-1]
+            raise BenchError(f"embedded echo agent failed to start: {last}")
         self.url = line[len(READY_PREFIX):].strip()
         return self.url
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
 
-    def _stop(self) -> str:
+    def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
-            return ""
+            return
         proc.terminate()
         try:
-            _, err = proc.communicate(timeout=10)
+            proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, err = proc.communicate()
-        return err or ""
+            proc.communicate()
 
 
 def _readline_within(proc: subprocess.Popen[str], timeout: float) -> str:

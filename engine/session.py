@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 
 import msgspec
@@ -54,10 +56,11 @@ class Session:
         self._send = send
         self._payload_bytes = payload_bytes
         n = self.total + 1  # index 0 unused: seqs start at 1
-        self._due = [0] * n
-        self._t1 = [0] * n
+        # Flat typed arrays: 8 bytes a ping, where lists of ints would cost ~40.
+        self._due = array("q", bytes(8 * n))
+        self._t1 = array("q", bytes(8 * n))
+        self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
-        self._by_timestamp: dict[float, int] = {}
         self._next_payload: bytes | None = None
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
@@ -76,7 +79,7 @@ class Session:
         if seq > self.total:
             return
         timestamp_ms = (self._anchor.wall_ns + (due_ns - self._anchor.perf_ns)) / 1e6
-        self._by_timestamp[timestamp_ms] = seq
+        self._timestamp[seq] = timestamp_ms
         self._next_payload = encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes)
 
     def send(self, k: int, due_ns: int) -> None:
@@ -103,7 +106,7 @@ class Session:
             return
         seq = pong.seq
         if seq is None:
-            seq = self._by_timestamp.get(pong.client_timestamp)
+            seq = self._seq_for_timestamp(pong.client_timestamp)
         if seq is None or not 1 <= seq <= self.sent:
             self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
             return
@@ -139,6 +142,16 @@ class Session:
         s.t2.append(t2)
         s.t3.append(t3)
         s.processing_ns.append(processing)
+
+    def _seq_for_timestamp(self, timestamp_ms: float) -> int | None:
+        """Legacy pongs carry only our send timestamp; pings sharing one (cooldown 0) match in order."""
+        first = bisect_left(self._timestamp, timestamp_ms, 1, self.sent + 1)
+        seq = first
+        while seq <= self.sent and self._timestamp[seq] == timestamp_ms:
+            if self._state[seq] == _PENDING:
+                return seq
+            seq += 1
+        return first if first <= self.sent and self._timestamp[first] == timestamp_ms else None
 
     def _count(self, kind: str, detail: object) -> None:
         if self.counters[kind] == 0:

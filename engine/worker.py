@@ -65,7 +65,12 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     loop = asyncio.get_running_loop()
     writer = await FrameWriter.open(conn)
     anchor = take_anchor()
-    transport = transports.client_class(spec.platform)(reliable=spec.reliable)
+    try:
+        transport = transports.client_class(spec.platform)(reliable=spec.reliable)
+    except Exception as exc:  # a broken SDK install: say so instead of dying silently
+        writer.send(Event("error", f"{spec.platform}: cannot load transport: {type(exc).__name__}: {exc}", fatal=True))
+        await writer.drain_and_close()
+        return
     writer.send(Hello(spec.platform, os.getpid(), anchor.wall_ns, anchor.perf_ns, anchor.uncertainty_ns, transport.versions()))
     session = Session(
         run_id=spec.run_id,
@@ -104,7 +109,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         writer.send(Event("error", f"{spec.platform}: {exc}", fatal=True))
         partial = True
     except Exception as exc:  # the parent must hear about anything, then keep what we measured
-        log.exception("worker failed")
+        log.debug("worker failed", exc_info=True)
         writer.send(Event("error", f"{spec.platform}: {type(exc).__name__}: {exc}", fatal=True))
         partial = True
     finally:

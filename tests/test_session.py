@@ -29,7 +29,7 @@ T2_BASE = 1_700_000_000_123_000_000
 class Scripted:
     """A Session plus the fake transport's record of what it sent."""
 
-    def __init__(self, *, iterations: int, warmup: int = 0, payload_bytes: int = 0, anchor: Anchor = ANCHOR) -> None:
+    def __init__(self, *, iterations: int, warmup: int = 0, payload_bytes: int = 0, anchor: Anchor = ANCHOR, interval_ns: int = INTERVAL) -> None:
         self.payloads: list[bytes] = []
         self.t1: dict[int, int] = {}
         self.session = Session(
@@ -37,7 +37,7 @@ class Scripted:
             iterations=iterations,
             warmup=warmup,
             timeout_ns=TIMEOUT,
-            interval_ns=INTERVAL,
+            interval_ns=interval_ns,
             payload_bytes=payload_bytes,
             anchor=anchor,
             send=self.payloads.append,
@@ -258,6 +258,21 @@ def test_legacy_pong_matched_by_client_timestamp() -> None:
     # A timestamp no ping carried is unknown.
     h.session.on_receive(legacy_pong(pings[0].timestamp + 0.5, 1.0, 2.0, 4), h.t1[3] + MS)
     assert h.session.counters["unknown"] == 1
+
+
+def test_legacy_pongs_with_equal_timestamps_match_in_send_order() -> None:
+    """With --cooldown 0 every ping is due at once and carries the same timestamp."""
+    h = Scripted(iterations=3, interval_ns=0)
+    for k in range(3):
+        h.session.send(k, START)
+        h.t1[k + 1] = h.session.last_t1
+    ts = PING_DECODER.decode(h.payloads[0]).timestamp
+    assert {PING_DECODER.decode(p).timestamp for p in h.payloads} == {ts}
+    for seq in (1, 2, 3):
+        h.session.on_receive(legacy_pong(ts, 1.0, 2.0, seq), h.t1[seq] + seq * MS)
+    assert h.samples()["seq"] == [1, 2, 3]
+    h.session.on_receive(legacy_pong(ts, 1.0, 2.0, 4), h.t1[3] + 4 * MS)  # a fourth answer: a duplicate
+    assert h.session.counters == counters(duplicate=1)
 
 
 def test_pong_with_seq_but_no_agent_instants_marks_one_way_unavailable() -> None:
