@@ -59,6 +59,11 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _ms(values_ns: np.ndarray) -> list[float]:
+    """Per-sample ns to ms, rounded to the ns (6 decimals)."""
+    return np.round(values_ns / 1e6, 6).tolist()
+
+
 def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float) -> dict[str, Any]:
     """The seed's per-platform object (plus additions) for one worker's run."""
     a = run.arrays()
@@ -78,26 +83,24 @@ def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContex
     c2s = (a["t2"] - t1w) - theta if one_way else None
     s2c = (t4w - a["t3"]) + theta if one_way else None
 
-    measurements = []
     warmup = settings.warmup
-    for i in range(len(rtt)):
-        measurements.append(
-            {
-                "round_trip_time": _r(rtt[i] / 1e6, 6),
-                "client_to_server": _r(c2s[i] / 1e6, 6) if one_way else None,
-                "server_to_client": _r(s2c[i] / 1e6, 6) if one_way else None,
-                "message_number": int(a["seq"][i]) - warmup,
-                "timestamp": round(t1w[i] / 1e9, 6),
-                "server_processing": _r(processing[i] / 1e6, 6),
-                "network_rtt": _r(network[i] / 1e6, 6),
-                "send_lag": _r((a["t1"][i] - a["due"][i]) / 1e6, 6),
-            }
-        )
+    columns = {
+        "round_trip_time": _ms(rtt),
+        "client_to_server": _ms(c2s) if one_way else [None] * len(rtt),
+        "server_to_client": _ms(s2c) if one_way else [None] * len(rtt),
+        "message_number": (a["seq"] - warmup).tolist(),
+        "timestamp": np.round(t1w / 1e9, 6).tolist(),
+        "server_processing": _ms(processing),
+        "network_rtt": _ms(network),
+        "send_lag": _ms(a["t1"] - a["due"]),
+    }
+    measurements = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    lost_t1w = np.frombuffer(run.lost["t1"], dtype=np.int64) - anchor_perf + anchor_wall if run.lost_count else np.zeros(0, np.int64)
     lost = [
-        {"message_number": int(seq) - warmup, "timestamp": round((t1 - anchor_perf + anchor_wall) / 1e9, 6)}
-        for seq, t1 in zip(run.lost["seq"], run.lost["t1"])
+        {"message_number": int(seq) - warmup, "timestamp": ts}
+        for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())
     ]
-    statistics = _statistics(run, rtt, processing, network, c2s, s2c, a)
+    statistics = _statistics(run, rtt, processing, network, c2s, s2c)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     return {
         "platform": run.platform,
@@ -108,7 +111,7 @@ def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContex
     }
 
 
-def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c, a) -> dict[str, Any]:
+def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c) -> dict[str, Any]:
     received, lost = len(rtt), run.lost_count
     total = received + lost
     d = stats.describe_ms(rtt)

@@ -31,8 +31,8 @@ def lognormal_ns(n: int, seed: int) -> np.ndarray:
 def test_hdr_percentiles_within_0_1_percent_of_exact(seed: int) -> None:
     values = lognormal_ns(100_000, seed)
     hist = new_histogram()
-    recorded = [record_ns(hist, int(v)) for v in values]
-    assert all(recorded)
+    for batch in np.array_split(values, 100):  # as the aggregator gets them: one frame at a time
+        assert record_ns(hist, batch) == 0
     assert hist.get_total_count() == len(values)
 
     got = stats.hdr_percentiles_ms(hist)
@@ -55,7 +55,7 @@ def test_hdr_percentiles_within_0_1_percent_of_exact(seed: int) -> None:
 
 def test_hdr_single_value_and_custom_percentiles() -> None:
     hist = new_histogram()
-    assert record_ns(hist, 123_456_789)  # 123.456789 ms
+    assert record_ns(hist, np.array([123_456_789])) == 0  # 123.456789 ms
     got = stats.hdr_percentiles_ms(hist, (0.0, 50.0, 100.0))
     for value in got.values():
         assert value == pytest.approx(123.456789, rel=1e-3)
@@ -67,13 +67,17 @@ def test_hdr_percentiles_of_empty_histogram_are_none() -> None:
 
 def test_record_ns_range_and_rounding() -> None:
     hist = new_histogram()
-    assert not record_ns(hist, -1_000)  # negative: refused
-    assert not record_ns(hist, (HDR_HIGHEST_US + 1) * 1_000)  # past 60 s: refused
-    assert record_ns(hist, HDR_HIGHEST_US * 1_000)  # exactly 60 s: kept
-    assert record_ns(hist, 1_499)  # rounds to 1 µs
-    assert record_ns(hist, 1_500)  # rounds to 2 µs
-    assert hist.get_total_count() == 3
-    assert hist.get_count_at_value(1) == 1 and hist.get_count_at_value(2) == 1
+    values = np.array([
+        -1_000,  # negative: refused
+        (HDR_HIGHEST_US + 1) * 1_000,  # past 60 s: refused
+        HDR_HIGHEST_US * 1_000,  # exactly 60 s: kept
+        1_499,  # rounds to 1 µs
+        1_500,  # rounds to 2 µs
+        2_400,  # rounds to 2 µs as well: recorded once with count 2
+    ])
+    assert record_ns(hist, values) == 2
+    assert hist.get_total_count() == 4
+    assert hist.get_count_at_value(1) == 1 and hist.get_count_at_value(2) == 2
 
 
 # -- exact descriptive statistics ----------------------------------------------------------
