@@ -83,3 +83,18 @@ def test_unreliable_webrtc_channel(cli, tmp_path):
     result = json.loads(out.read_text())
     assert result["metadata"]["reliable"] is False
     assert result["statistics"]["successful_messages"] == 30
+
+
+@pytest.mark.parametrize("mode", ["estimate", "synced"])
+def test_clock_modes_split_the_network_rtt(cli, tmp_path, mode):
+    out = tmp_path / "r.json"
+    proc = cli("--platform", "udp", "--clock-mode", mode, "--iterations", "40", "--cooldown", "2", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    meta = result["metadata"]
+    assert meta["clock_mode"] == mode
+    # Same host, so the true offset is 0: the on-wire estimate must land near it.
+    assert abs(meta["clock_offset_ms"]) < 1.0
+    assert meta["clock_offset_uncertainty_ms"] > 0
+    for m in result["measurements"]:
+        assert m["client_to_server"] + m["server_to_client"] == pytest.approx(m["network_rtt"], abs=3e-6)
