@@ -229,6 +229,9 @@ def write_json(path: Path, obj: Any) -> None:
     """Atomic write: a reader never sees half a file, a failure leaves none behind."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as open() would make it; mkstemp's 0600 would surprise
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, default=_json_default)
