@@ -36,13 +36,26 @@ async def serve(platform: str, host: str, port: int) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--platform", type=click.Choice(sorted(AGENT_PLATFORMS)), default="webrtc", show_default=True, help="Platform to echo on.")
+@click.option(
+    "--platform",
+    type=click.Choice(sorted(AGENT_PLATFORMS)),
+    default="webrtc",
+    show_default=True,
+    help="Platform to echo on.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (HTTP and media).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="HTTP port; 0 picks a free one. [default: 8002 for webrtc]")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="HTTP port; 0 picks a free one. [default: 8002 for webrtc]",
+)
 @click.option("--verbose", is_flag=True, help="Log every session.")
 def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
+    )
     import uvloop
 
     try:

@@ -38,7 +38,7 @@ class EmbeddedAgent:
             self._stderr.seek(0)
             last = (self._stderr.read() or line or "no output").strip().splitlines()[-1]
             raise BenchError(f"embedded echo agent failed to start: {last}")
-        self.url = line[len(READY_PREFIX):].strip()
+        self.url = line[len(READY_PREFIX) :].strip()
         return self.url
 
     def __exit__(self, *exc: object) -> None:

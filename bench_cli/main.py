@@ -56,23 +56,104 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--platform", "platform_", multiple=True, metavar="NAME[,NAME]", help=f"Platform(s) to benchmark: {', '.join(transports.PLATFORMS)}. Repeat or comma-separate to run several side by side.")
-@click.option("--agent-url", multiple=True, metavar="[PLATFORM=]URL", help="Echo agent API endpoint. Omitted for webrtc/udp: an embedded agent runs on 127.0.0.1.")
-@click.option("--iterations", type=int, envvar="ITERATIONS", default=100, help="Measured pings per platform (env ITERATIONS).")
-@click.option("--timeout", "timeout_ms", type=float, envvar="TIMEOUT_MS", default=5000, help="Ping timeout in ms (env TIMEOUT_MS).")
-@click.option("--cooldown", "cooldown_ms", type=float, envvar="COOLDOWN_MS", default=100, help="Interval between pings in ms, open loop (env COOLDOWN_MS).")
-@click.option("--location", "location_id", envvar="LOCATION_ID", default="local", help="Location identifier, e.g. us-west-2 (env LOCATION_ID).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save results to this JSON file.")
+@click.option(
+    "--platform",
+    "platform_",
+    multiple=True,
+    metavar="NAME[,NAME]",
+    help=f"Platform(s) to benchmark: {', '.join(transports.PLATFORMS)}. Repeat or comma-separate to run several side by side.",
+)
+@click.option(
+    "--agent-url",
+    multiple=True,
+    metavar="[PLATFORM=]URL",
+    help="Echo agent API endpoint. Omitted for webrtc/udp: an embedded agent runs on 127.0.0.1.",
+)
+@click.option(
+    "--iterations", type=int, envvar="ITERATIONS", default=100, help="Measured pings per platform (env ITERATIONS)."
+)
+@click.option(
+    "--timeout",
+    "timeout_ms",
+    type=float,
+    envvar="TIMEOUT_MS",
+    default=5000,
+    help="Ping timeout in ms (env TIMEOUT_MS).",
+)
+@click.option(
+    "--cooldown",
+    "cooldown_ms",
+    type=float,
+    envvar="COOLDOWN_MS",
+    default=100,
+    help="Interval between pings in ms, open loop (env COOLDOWN_MS).",
+)
+@click.option(
+    "--location",
+    "location_id",
+    envvar="LOCATION_ID",
+    default="local",
+    help="Location identifier, e.g. us-west-2 (env LOCATION_ID).",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save results to this JSON file."
+)
 @click.option("--verbose", is_flag=True, help="Enable verbose logging.")
 @click.option("--warmup", type=int, envvar="WARMUP", default=5, help="Unmeasured pings sent first (env WARMUP).")
-@click.option("--payload-bytes", type=int, envvar="PAYLOAD_BYTES", default=0, help="Pad each ping to this many bytes; 0 = no padding (env PAYLOAD_BYTES).")
-@click.option("--unreliable", is_flag=True, envvar="UNRELIABLE", help="Unordered data channel with no retransmits (webrtc, livekit).")
-@click.option("--clock-mode", type=click.Choice(["auto", "same-host", "synced", "estimate"]), envvar="CLOCK_MODE", default="auto", help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.")
-@click.option("--busy-poll-us", type=int, envvar="BUSY_POLL_US", default=0, help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. 0 = off.")
-@click.option("--connect-timeout", type=float, envvar="CONNECT_TIMEOUT_S", default=30.0, help="Seconds allowed to join the platform.")
-def cli(platform_, agent_url, iterations, timeout_ms, cooldown_ms, location_id, output, verbose, warmup, payload_bytes, unreliable, clock_mode, busy_poll_us, connect_timeout) -> int:
+@click.option(
+    "--payload-bytes",
+    type=int,
+    envvar="PAYLOAD_BYTES",
+    default=0,
+    help="Pad each ping to this many bytes; 0 = no padding (env PAYLOAD_BYTES).",
+)
+@click.option(
+    "--unreliable",
+    is_flag=True,
+    envvar="UNRELIABLE",
+    help="Unordered data channel with no retransmits (webrtc, livekit).",
+)
+@click.option(
+    "--clock-mode",
+    type=click.Choice(["auto", "same-host", "synced", "estimate"]),
+    envvar="CLOCK_MODE",
+    default="auto",
+    help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.",
+)
+@click.option(
+    "--busy-poll-us",
+    type=int,
+    envvar="BUSY_POLL_US",
+    default=0,
+    help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. 0 = off.",
+)
+@click.option(
+    "--connect-timeout",
+    type=float,
+    envvar="CONNECT_TIMEOUT_S",
+    default=30.0,
+    help="Seconds allowed to join the platform.",
+)
+def cli(
+    platform_,
+    agent_url,
+    iterations,
+    timeout_ms,
+    cooldown_ms,
+    location_id,
+    output,
+    verbose,
+    warmup,
+    payload_bytes,
+    unreliable,
+    clock_mode,
+    busy_poll_us,
+    connect_timeout,
+) -> int:
     """Measure data-channel round-trip latency to an echo agent."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     platforms = _platforms(platform_)
     urls = _agent_urls(agent_url, platforms)
     settings = RunSettings(

@@ -49,5 +49,7 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     for pair in comparison["pairs"]:
         a, b = pair["platforms"]
         low, high = pair["ci95_ms"]
-        lines.append(f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low:+.3f}, {high:+.3f}]  {pair['verdict']}")
+        lines.append(
+            f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low:+.3f}, {high:+.3f}]  {pair['verdict']}"
+        )
     return "\n".join(lines)

@@ -6,7 +6,6 @@ becomes one ``BenchError`` line naming the URL and the problem.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urljoin
 
@@ -37,7 +36,9 @@ class Connected(msgspec.Struct, forbid_unknown_fields=False):
     udp: dict[str, Any] | None = None
 
 
-async def _request(method: str, url: str, body: dict[str, Any] | None, kind: type, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
+async def _request(
+    method: str, url: str, body: dict[str, Any] | None, kind: type, timeout_s: float = HTTP_TIMEOUT_S
+) -> Any:
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -45,7 +46,7 @@ async def _request(method: str, url: str, body: dict[str, Any] | None, kind: typ
                 data = await resp.read()
                 if resp.status >= 400:
                     raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise BenchError(f"agent {url} did not answer within {timeout_s:g} s") from None
     except aiohttp.InvalidURL:
         raise BenchError(f"agent URL {url} is not a valid http URL") from None
@@ -69,7 +70,9 @@ async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
     return await _request("GET", _url(base, "health"), None, Health, timeout_s)
 
 
-async def connect(base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S) -> tuple[str, dict[str, Any]]:
+async def connect(
+    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S
+) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
     url = _url(base, "connect")
     answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, Connected, timeout_s)

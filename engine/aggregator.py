@@ -99,6 +99,9 @@ class PlatformRun:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Columns as int64 arrays sorted by seq (pongs may arrive out of order)."""
-        cols = {name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64) for name, col in self.columns.items()}
+        cols = {
+            name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
+            for name, col in self.columns.items()
+        }
         order = np.argsort(cols["seq"], kind="stable")
         return {name: col[order] for name, col in cols.items()}

@@ -20,7 +20,7 @@ BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 CLOCK_FILTER_SAMPLES = 8
 
 
-class ClockMode(str, enum.Enum):
+class ClockMode(enum.StrEnum):
     """Which offset θ splits the network RTT into one-way estimates."""
 
     SAME_HOST = "same-host"  # θ = 0, proven by equal kernel boot ids

@@ -93,7 +93,9 @@ class Orchestrator:
             proc.join()
         run.exit_code = proc.exitcode
         if run.done is None and run.fatal_error is None:
-            run.events.append(Event("error", f"{run.platform}: worker exited with code {proc.exitcode} before finishing", fatal=True))
+            run.events.append(
+                Event("error", f"{run.platform}: worker exited with code {proc.exitcode} before finishing", fatal=True)
+            )
 
     def _kill_all(self, why: str) -> None:
         for conn in list(self._procs):

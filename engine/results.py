@@ -64,7 +64,9 @@ def _ms(values_ns: np.ndarray) -> list[float]:
     return np.round(values_ns / 1e6, 6).tolist()
 
 
-def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float) -> dict[str, Any]:
+def platform_result(
+    run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
+) -> dict[str, Any]:
     """The seed's per-platform object (plus additions) for one worker's run."""
     a = run.arrays()
     rtt = a["t4"] - a["t1"]
@@ -95,7 +97,11 @@ def platform_result(run: PlatformRun, settings: RunSettings, ctx: PlatformContex
         "send_lag": _ms(a["t1"] - a["due"]),
     }
     measurements = [dict(zip(columns, row)) for row in zip(*columns.values())]
-    lost_t1w = np.frombuffer(run.lost["t1"], dtype=np.int64) - anchor_perf + anchor_wall if run.lost_count else np.zeros(0, np.int64)
+    lost_t1w = (
+        np.frombuffer(run.lost["t1"], dtype=np.int64) - anchor_perf + anchor_wall
+        if run.lost_count
+        else np.zeros(0, np.int64)
+    )
     lost = [
         {"message_number": int(seq) - warmup, "timestamp": ts}
         for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())
@@ -154,7 +160,9 @@ def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c) -> dict[st
     }
 
 
-def _metadata(run, settings: RunSettings, ctx: PlatformContext, start_time, end_time, offset, one_way, statistics) -> dict[str, Any]:
+def _metadata(
+    run, settings: RunSettings, ctx: PlatformContext, start_time, end_time, offset, one_way, statistics
+) -> dict[str, Any]:
     return {
         "start_time": start_time,
         "end_time": end_time,
@@ -200,14 +208,18 @@ def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way:
         out.append(f"only {statistics['total_messages']} of {settings.iterations} pings completed")
     lag, median = statistics["send_lag_p99"], statistics["median_rtt"]
     if lag is not None and median and lag > 0.1 * median:
-        out.append(f"send lag p99 {lag:.3f} ms is {lag / median:.0%} of the median RTT: this client's own delays are a visible share of what it measures")
+        out.append(
+            f"send lag p99 {lag:.3f} ms is {lag / median:.0%} of the median RTT: this client's own delays are a visible share of what it measures"
+        )
     mean, std = statistics["mean_rtt"], statistics["std_dev_rtt"]
     if mean and std is not None and std >= 0.1 * mean:
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
     if offset and one_way:
         c2s = statistics["mean_client_to_server"]
         if c2s is not None and offset.uncertainty_ns / 1e6 > abs(c2s):
-            out.append("clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements")
+            out.append(
+                "clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements"
+            )
     return out
 
 

@@ -39,7 +39,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-async def _handshake(platform: str, url: str, settings: RunSettings, timeout_s: float) -> tuple[str, dict[str, Any], PlatformContext]:
+async def _handshake(
+    platform: str, url: str, settings: RunSettings, timeout_s: float
+) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
     room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s)
     mode = choose_mode(settings.clock_mode, health.boot_id)
@@ -63,7 +65,9 @@ def run_benchmark(
     try:
         for platform in platforms:
             room_id, credentials, ctx = asyncio.run(
-                _handshake(platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S))
+                _handshake(
+                    platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
+                )
             )
             rooms[platform], contexts[platform] = room_id, ctx
             specs.append(
@@ -90,9 +94,7 @@ def run_benchmark(
         for platform, room_id in rooms.items():
             asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
-    per_platform = {
-        p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms
-    }
+    per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
     if len(platforms) == 1:
         output = per_platform[platforms[0]]

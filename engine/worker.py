@@ -73,7 +73,9 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         writer.send(Event("error", f"{spec.platform}: cannot load transport: {type(exc).__name__}: {exc}", fatal=True))
         await writer.drain_and_close()
         return
-    writer.send(Hello(spec.platform, os.getpid(), anchor.wall_ns, anchor.perf_ns, anchor.uncertainty_ns, transport.versions()))
+    writer.send(
+        Hello(spec.platform, os.getpid(), anchor.wall_ns, anchor.perf_ns, anchor.uncertainty_ns, transport.versions())
+    )
     session = Session(
         run_id=spec.run_id,
         iterations=spec.iterations,
@@ -104,7 +106,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         pacer = Pacer(start, spec.interval_ns, session.total, send)
         pacer.start()
         partial = not await _until_resolved(session, pacer, stop)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         writer.send(Event("error", f"{spec.platform}: no connection within {spec.connect_timeout_s:g} s", fatal=True))
         partial = True
     except TransportError as exc:

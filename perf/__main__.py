@@ -28,17 +28,29 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m perf", description="Engine overhead vs sockperf, UDP on 127.0.0.1.")
-    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): 1 round of 1 s per row; targets not enforced")
+    p.add_argument(
+        "--quick", action="store_true", help="seconds-long smoke run (CI): 1 round of 1 s per row; targets not enforced"
+    )
     p.add_argument("--rounds", type=int, help="alternating rounds (default 3; --quick 1)")
     p.add_argument("--duration", type=int, help="seconds per row and round (default 5; --quick 1)")
     p.add_argument("--rate", type=int, default=1000, help="pings per second (default 1000, i.e. cooldown 1 ms)")
     p.add_argument("--no-python", action="store_true", help="skip the plain-Python ping-pong row")
-    p.add_argument("--no-pin", action="store_true", help="let the scheduler place processes (default: clients on one CPU, echoes on another)")
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let the scheduler place processes (default: clients on one CPU, echoes on another)",
+    )
     p.add_argument("--sockperf", metavar="PATH", help="sockperf executable (default: from PATH)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
     p.add_argument("--check", action="store_true", help="compare ratios with the baseline; exit 1 on regression")
-    p.add_argument("--baseline", type=Path, default=report.BASELINE_PATH, help="baseline file (default perf/baseline.json)")
-    p.add_argument("--tolerance", type=float, help=f"allowed growth of a ratio over its baseline, e.g. 0.25 (default: the baseline's, else {report.DEFAULT_TOLERANCE:g})")
+    p.add_argument(
+        "--baseline", type=Path, default=report.BASELINE_PATH, help="baseline file (default perf/baseline.json)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        help=f"allowed growth of a ratio over its baseline, e.g. 0.25 (default: the baseline's, else {report.DEFAULT_TOLERANCE:g})",
+    )
     p.add_argument("--save-baseline", metavar="REASON", help="write --baseline from this run, with REASON")
     return p
 
@@ -50,7 +62,11 @@ def say(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.rate <= 0 or (args.rounds is not None and args.rounds < 1) or (args.duration is not None and args.duration < 1):
+    if (
+        args.rate <= 0
+        or (args.rounds is not None and args.rounds < 1)
+        or (args.duration is not None and args.duration < 1)
+    ):
         print("perf: --rate, --rounds and --duration must be positive", file=sys.stderr)
         return EXIT_ERROR
     cfg = SuiteSettings(
@@ -74,11 +90,24 @@ def main(argv: list[str] | None = None) -> int:
 
     rat = report.ratios(measured["medians"])
     table = report.rows(measured["medians"], rat)
-    out = {"version": report.REPORT_VERSION, "suite": "engine-overhead", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **measured, "ratios": rat, "table": table}
+    out = {
+        "version": report.REPORT_VERSION,
+        "suite": "engine-overhead",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **measured,
+        "ratios": rat,
+        "table": table,
+    }
     placed = measured["settings"]["placement"]
-    where = f"clients CPU {placed['client_cpus']}, echoes CPU {placed['echo_cpus']}" if isinstance(placed, dict) else "unpinned"
-    print(f"engine overhead, UDP on 127.0.0.1, {cfg.mps} msg/s, {measured['settings']['message_bytes']}-byte pings, {where}, "
-          f"median of {cfg.rounds} round(s) x {cfg.duration_s} s; RTT in µs (sockperf --full-rtt)")
+    where = (
+        f"clients CPU {placed['client_cpus']}, echoes CPU {placed['echo_cpus']}"
+        if isinstance(placed, dict)
+        else "unpinned"
+    )
+    print(
+        f"engine overhead, UDP on 127.0.0.1, {cfg.mps} msg/s, {measured['settings']['message_bytes']}-byte pings, {where}, "
+        f"median of {cfg.rounds} round(s) x {cfg.duration_s} s; RTT in µs (sockperf --full-rtt)"
+    )
     print(report.render(table))
 
     missed = [r["metric"] for r in table if r["result"] == "FAIL"]
@@ -89,9 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"perf: error: cannot read baseline: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        tolerance = args.tolerance if args.tolerance is not None else baseline.get("tolerance", report.DEFAULT_TOLERANCE)
+        tolerance = (
+            args.tolerance if args.tolerance is not None else baseline.get("tolerance", report.DEFAULT_TOLERANCE)
+        )
         entries = report.compare(rat, baseline, tolerance)
-        out["check"] = {"baseline": str(args.baseline), "baseline_reason": baseline["reason"], "tolerance": tolerance, "entries": entries}
+        out["check"] = {
+            "baseline": str(args.baseline),
+            "baseline_reason": baseline["reason"],
+            "tolerance": tolerance,
+            "entries": entries,
+        }
         print(report.render_check(entries, tolerance, args.baseline))
         for note in report.comparable(measured["settings"], baseline.get("settings", {})):
             print(f"  note: {note}")
@@ -104,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(args.json, out)
         print(f"report written to {args.json}")
     if args.save_baseline:
-        report.write_json(args.baseline, report.baseline_from(out, args.save_baseline, args.tolerance or report.DEFAULT_TOLERANCE))
+        report.write_json(
+            args.baseline, report.baseline_from(out, args.save_baseline, args.tolerance or report.DEFAULT_TOLERANCE)
+        )
         print(f"baseline written to {args.baseline}")
     if failed:
         what = "; ".join([*(f"missed target: {m}" for m in missed), *(f"regression: {r}" for r in regressions)])

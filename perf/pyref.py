@@ -87,7 +87,9 @@ async def _ping_pong(host: str, port: int, size: int, count: int, warmup: int, i
     return rtts, lost
 
 
-def run(size: int, mps: int, count: int, warmup: int, host: str = "127.0.0.1", echo_cpus: set[int] | None = None) -> dict[str, Any]:
+def run(
+    size: int, mps: int, count: int, warmup: int, host: str = "127.0.0.1", echo_cpus: set[int] | None = None
+) -> dict[str, Any]:
     """Start the echo in its own process (on ``echo_cpus`` if given), ping it from this one; RTT stats in µs."""
     import uvloop
 

@@ -70,11 +70,29 @@ def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[s
         )
     eng = med["engine"]
     for key, label in (("send_lag_p50_us", "p50"), ("send_lag_p99_us", "p99"), ("send_lag_max_us", "max")):
-        out.append({"metric": f"engine send lag {label} (µs)", "measured": eng.get(key), "reference": None, "ratio": None, "target": None, "result": "info"})
+        out.append(
+            {
+                "metric": f"engine send lag {label} (µs)",
+                "measured": eng.get(key),
+                "reference": None,
+                "ratio": None,
+                "target": None,
+                "result": "info",
+            }
+        )
     for name in ("engine", "engine_poll", "python", "sockperf"):
         lost = med.get(name, {}).get("lost", med.get(name, {}).get("dropped"))
         if lost is not None:
-            out.append({"metric": f"{name} lost/dropped (count)", "measured": lost, "reference": None, "ratio": None, "target": 0, "result": "pass" if lost == 0 else "FAIL"})
+            out.append(
+                {
+                    "metric": f"{name} lost/dropped (count)",
+                    "measured": lost,
+                    "reference": None,
+                    "ratio": None,
+                    "target": 0,
+                    "result": "pass" if lost == 0 else "FAIL",
+                }
+            )
     return out
 
 
@@ -89,7 +107,16 @@ def render(table: list[dict[str, Any]]) -> str:
         count = "(count)" in r["metric"]
         num = ".0f" if count else ".3f"
         target = "—" if r["target"] is None else (f"= {r['target']}" if count else f"≤ {r['target']:.2f}")
-        lines.append([r["metric"], _cell(r["measured"], num), _cell(r["reference"], num), _cell(r["ratio"], ".3f"), target, r["result"]])
+        lines.append(
+            [
+                r["metric"],
+                _cell(r["measured"], num),
+                _cell(r["reference"], num),
+                _cell(r["ratio"], ".3f"),
+                target,
+                r["result"],
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([_line(lines[0], widths), rule, *(_line(line, widths) for line in lines[1:])])
@@ -116,21 +143,36 @@ def compare(rat: dict[str, float], baseline: dict[str, Any], tolerance: float) -
             continue
         limit = base * (1 + tolerance)
         change = rat[name] / base - 1
-        out.append({"ratio": name, "baseline": base, "measured": rat[name], "limit": limit, "change": change, "regression": rat[name] > limit})
+        out.append(
+            {
+                "ratio": name,
+                "baseline": base,
+                "measured": rat[name],
+                "limit": limit,
+                "change": change,
+                "regression": rat[name] > limit,
+            }
+        )
     return out
 
 
 def comparable(settings: dict[str, Any], base: dict[str, Any]) -> list[str]:
     """Settings that differ from the baseline's and make the ratios less comparable."""
     keys = ("mode", "mps", "duration_s", "rounds", "placement")
-    return [f"{k} is {settings.get(k)!r} here but {base.get(k)!r} in the baseline" for k in keys if k in base and settings.get(k) != base.get(k)]
+    return [
+        f"{k} is {settings.get(k)!r} here but {base.get(k)!r} in the baseline"
+        for k in keys
+        if k in base and settings.get(k) != base.get(k)
+    ]
 
 
 def render_check(entries: list[dict[str, Any]], tolerance: float, path: Path) -> str:
     lines = [f"baseline {path} (tolerance +{tolerance:.0%}):"]
     for e in entries:
         verdict = "REGRESSION" if e["regression"] else "ok"
-        lines.append(f"  {e['ratio']:<24} baseline {e['baseline']:.3f}  measured {e['measured']:.3f}  limit {e['limit']:.3f}  ({e['change']:+.1%})  {verdict}")
+        lines.append(
+            f"  {e['ratio']:<24} baseline {e['baseline']:.3f}  measured {e['measured']:.3f}  limit {e['limit']:.3f}  ({e['change']:+.1%})  {verdict}"
+        )
     if not entries:
         lines.append("  no ratio in common with the baseline")
     return "\n".join(lines)
@@ -143,7 +185,10 @@ def baseline_from(report: dict[str, Any], reason: str, tolerance: float) -> dict
         "tolerance": tolerance,
         "checked": list(CHECKED),
         "ratios": {k: round(v, 4) for k, v in report["ratios"].items()},
-        "medians_us": {row: {k: round(v, 3) for k, v in vals.items() if k.endswith("_us")} for row, vals in report["medians"].items()},
+        "medians_us": {
+            row: {k: round(v, 3) for k, v in vals.items() if k.endswith("_us")}
+            for row, vals in report["medians"].items()
+        },
         "settings": report["settings"],
         "host": report["host"],
     }

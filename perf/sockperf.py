@@ -83,7 +83,9 @@ def parse(text: str, full_rtt: bool) -> dict[str, Any]:
     }
 
 
-def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0.1", echo_cpus: set[int] | None = None) -> dict[str, Any]:
+def run(
+    exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0.1", echo_cpus: set[int] | None = None
+) -> dict[str, Any]:
     """One ping-pong run against a fresh server on a free port; returns ``parse()``'s dict.
 
     The client inherits this process's CPU affinity; the server gets ``echo_cpus`` when given.
@@ -100,7 +102,20 @@ def run(exe: str, msg_size: int, mps: int, duration_s: int, host: str = "127.0.0
         if echo_cpus:
             os.sched_setaffinity(server.pid, echo_cpus)
         _wait_ready(server)
-        cmd = [exe, "ping-pong", "-i", host, "-p", str(port), "-m", str(msg_size), "--mps", str(mps), "-t", str(duration_s)]
+        cmd = [
+            exe,
+            "ping-pong",
+            "-i",
+            host,
+            "-p",
+            str(port),
+            "-m",
+            str(msg_size),
+            "--mps",
+            str(mps),
+            "-t",
+            str(duration_s),
+        ]
         if full_rtt:
             cmd.append("--full-rtt")
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30, check=False)

@@ -73,8 +73,17 @@ def _git_commit() -> str:
     """HEAD of the checkout, with ``+dirty`` when engine code has uncommitted changes."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "engine", "transports", "agent", "ipc"], cwd=root, capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "engine", "transports", "agent", "ipc"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head}+dirty" if head and dirty else (head or "unknown")
@@ -118,7 +127,9 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
     pins = placement(cfg.pin)
     client_cpus, echo_cpus = pins if pins else (None, None)
     where = f"clients on CPU {min(client_cpus)}, echoes on CPU {min(echo_cpus)}" if pins else "unpinned"
-    say(f"perf: {cfg.mode} run, {cfg.rounds} round(s) of {cfg.duration_s} s per row at {cfg.mps} msg/s, {size}-byte pings, {where}")
+    say(
+        f"perf: {cfg.mode} run, {cfg.rounds} round(s) of {cfg.duration_s} s per row at {cfg.mps} msg/s, {size}-byte pings, {where}"
+    )
     try:
         if echo_cpus:
             os.sched_setaffinity(0, echo_cpus)  # the embedded agent inherits this at spawn
@@ -132,7 +143,9 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
                 say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
-                row["engine_poll"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US)
+                row["engine_poll"] = engine_udp.run(
+                    agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US
+                )
                 if cfg.python_row:
                     say(f"  round {i}/{cfg.rounds}: python ping-pong")
                     row["python"] = pyref.run(size, cfg.mps, cfg.iterations, cfg.warmup, echo_cpus=echo_cpus)

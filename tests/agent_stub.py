@@ -21,15 +21,28 @@ Reply = Callable[[bytes, int], list[bytes]]
 def modern(data: bytes, t2: int) -> list[bytes]:
     ping = PING_DECODER.decode(data)
     t3 = time.time_ns()
-    return [ENCODER.encode(Pong(seq=ping.seq, client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6,
-                                server_send_time=t3 / 1e6, t2_ns=t2, t3_ns=t3))]
+    return [
+        ENCODER.encode(
+            Pong(
+                seq=ping.seq,
+                client_timestamp=ping.timestamp,
+                server_receive_time=t2 / 1e6,
+                server_send_time=t3 / 1e6,
+                t2_ns=t2,
+                t3_ns=t3,
+            )
+        )
+    ]
 
 
 def legacy(data: bytes, t2: int) -> list[bytes]:
     """The original voice-rtc-bench agent: no seq, no ns stamps."""
     ping = PING_DECODER.decode(data)
-    return [ENCODER.encode(Pong(client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6,
-                                server_send_time=t2 / 1e6 + 0.25))]
+    return [
+        ENCODER.encode(
+            Pong(client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6, server_send_time=t2 / 1e6 + 0.25)
+        )
+    ]
 
 
 def noisy(data: bytes, t2: int) -> list[bytes]:
@@ -67,12 +80,14 @@ class StubAgent:
     async def _start(self) -> None:
         self._udp, _ = await self._loop.create_datagram_endpoint(lambda: _Udp(self.reply), local_addr=("127.0.0.1", 0))
         app = web.Application()
-        app.add_routes([web.get("/health", self._health), web.post("/connect", self._connect), web.post("/disconnect", self._ok)])
+        app.add_routes(
+            [web.get("/health", self._health), web.post("/connect", self._connect), web.post("/disconnect", self._ok)]
+        )
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.url = "http://127.0.0.1:%d" % self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
     async def _health(self, request):
         return self.health_response or web.json_response({"status": "healthy"})

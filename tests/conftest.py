@@ -12,9 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``benchmark-runner ARGS`` in a fresh process; never inherits a developer's .env or INFLUXDB_* settings."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}
+    }
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bench_cli", *args],

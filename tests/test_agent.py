@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 import time
 
 import aiohttp
-import asyncio
 import pytest
 
 from agent.cli import READY_PREFIX
@@ -21,7 +21,7 @@ def agent_url():
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--port", "0"], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith(READY_PREFIX), line
-    yield line[len(READY_PREFIX):].strip()
+    yield line[len(READY_PREFIX) :].strip()
     proc.terminate()
     assert proc.wait(10) == 0
 

@@ -7,26 +7,67 @@ import json
 import pytest
 
 # The seed README's example output, key by key, with the JSON type each must keep.
-SEED_MEASUREMENT = {"round_trip_time": float, "client_to_server": float, "server_to_client": float, "message_number": int, "timestamp": float}
+SEED_MEASUREMENT = {
+    "round_trip_time": float,
+    "client_to_server": float,
+    "server_to_client": float,
+    "message_number": int,
+    "timestamp": float,
+}
 SEED_STATISTICS = {
-    "total_messages": int, "successful_messages": int, "failed_messages": int, "packet_loss_rate": float,
-    "mean_rtt": float, "median_rtt": float, "min_rtt": float, "max_rtt": float, "std_dev_rtt": float,
-    "p50_rtt": float, "p95_rtt": float, "p99_rtt": float, "jitter": float,
+    "total_messages": int,
+    "successful_messages": int,
+    "failed_messages": int,
+    "packet_loss_rate": float,
+    "mean_rtt": float,
+    "median_rtt": float,
+    "min_rtt": float,
+    "max_rtt": float,
+    "std_dev_rtt": float,
+    "p50_rtt": float,
+    "p95_rtt": float,
+    "p99_rtt": float,
+    "jitter": float,
 }
 SEED_METADATA = {
-    "start_time": float, "end_time": float, "duration_ms": float, "iterations": int, "timeout_ms": int,
-    "platform": str, "location_id": str, "run_id": str,
+    "start_time": float,
+    "end_time": float,
+    "duration_ms": float,
+    "iterations": int,
+    "timeout_ms": int,
+    "platform": str,
+    "location_id": str,
+    "run_id": str,
 }
-ADDED_STATISTICS = ("p99_9_rtt", "jitter_rfc3550", "mean_server_processing", "mean_network_rtt", "send_lag_p50",
-                    "send_lag_p99", "send_lag_max", "duplicate_messages", "late_messages", "out_of_order_messages")
-ADDED_METADATA = ("clock_mode", "clock_offset_ms", "clock_offset_uncertainty_ms", "engine_version", "sdk_versions", "partial")
+ADDED_STATISTICS = (
+    "p99_9_rtt",
+    "jitter_rfc3550",
+    "mean_server_processing",
+    "mean_network_rtt",
+    "send_lag_p50",
+    "send_lag_p99",
+    "send_lag_max",
+    "duplicate_messages",
+    "late_messages",
+    "out_of_order_messages",
+)
+ADDED_METADATA = (
+    "clock_mode",
+    "clock_offset_ms",
+    "clock_offset_uncertainty_ms",
+    "engine_version",
+    "sdk_versions",
+    "partial",
+)
 
 
 def assert_seed_shape(result: dict, platform: str, iterations: int) -> None:
     assert {"platform", "measurements", "statistics", "metadata"} <= result.keys()
     assert result["platform"] == platform
     for key, kind in SEED_STATISTICS.items():
-        assert isinstance(result["statistics"][key], kind) or (kind is float and isinstance(result["statistics"][key], int)), key
+        assert isinstance(result["statistics"][key], kind) or (
+            kind is float and isinstance(result["statistics"][key], int)
+        ), key
     for key, kind in SEED_METADATA.items():
         assert isinstance(result["metadata"][key], kind), key
     for m in result["measurements"]:
@@ -43,8 +84,20 @@ def assert_seed_shape(result: dict, platform: str, iterations: int) -> None:
 @pytest.mark.parametrize("platform", ["webrtc", "udp"])
 def test_embedded_agent_run_writes_seed_json(cli, tmp_path, platform):
     out = tmp_path / "result.json"
-    proc = cli("--platform", platform, "--iterations", "50", "--cooldown", "5", "--timeout", "2000",
-               "--location", "lab-1", "--output", str(out))
+    proc = cli(
+        "--platform",
+        platform,
+        "--iterations",
+        "50",
+        "--cooldown",
+        "5",
+        "--timeout",
+        "2000",
+        "--location",
+        "lab-1",
+        "--output",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert_seed_shape(result, platform, 50)
@@ -65,11 +118,15 @@ def test_embedded_agent_run_writes_seed_json(cli, tmp_path, platform):
 
 def test_two_platforms_side_by_side(cli, tmp_path):
     out = tmp_path / "both.json"
-    proc = cli("--platform", "webrtc", "--platform", "udp", "--iterations", "30", "--cooldown", "5", "--output", str(out))
+    proc = cli(
+        "--platform", "webrtc", "--platform", "udp", "--iterations", "30", "--cooldown", "5", "--output", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert set(doc["results"]) == {"webrtc", "udp"}
-    assert doc["results"]["udp"]["metadata"]["run_id"] == doc["run_id"] == doc["results"]["webrtc"]["metadata"]["run_id"]
+    assert (
+        doc["results"]["udp"]["metadata"]["run_id"] == doc["run_id"] == doc["results"]["webrtc"]["metadata"]["run_id"]
+    )
     for platform, result in doc["results"].items():
         assert_seed_shape(result, platform, 30)
     assert sorted(doc["comparison"]["ranking_by_median_rtt"]) == ["udp", "webrtc"]

@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 
 from tests.agent_stub import StubAgent, legacy, noisy
-from tests.conftest import ROOT
 
 
 def assert_one_line_error(proc, *needles: str) -> None:
@@ -92,8 +91,20 @@ def test_unwritable_output_fails_before_running(cli, tmp_path, make_path):
 def test_malformed_and_duplicate_pongs_are_counted_not_fatal(cli, tmp_path):
     out = tmp_path / "r.json"
     with StubAgent(reply=noisy) as agent:
-        proc = cli("--platform", "udp", "--agent-url", agent.url, "--iterations", "30", "--warmup", "0",
-                   "--cooldown", "2", "--output", str(out))
+        proc = cli(
+            "--platform",
+            "udp",
+            "--agent-url",
+            agent.url,
+            "--iterations",
+            "30",
+            "--warmup",
+            "0",
+            "--cooldown",
+            "2",
+            "--output",
+            str(out),
+        )
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(out.read_text())["statistics"]
     assert stats["successful_messages"] == 30 and stats["failed_messages"] == 0
@@ -104,7 +115,9 @@ def test_malformed_and_duplicate_pongs_are_counted_not_fatal(cli, tmp_path):
 def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
     out = tmp_path / "r.json"
     with StubAgent(reply=legacy) as agent:
-        proc = cli("--platform", "udp", "--agent-url", agent.url, "--iterations", "20", "--cooldown", "2", "--output", str(out))
+        proc = cli(
+            "--platform", "udp", "--agent-url", agent.url, "--iterations", "20", "--cooldown", "2", "--output", str(out)
+        )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["statistics"]["successful_messages"] == 20
@@ -118,9 +131,23 @@ def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
 def test_ctrl_c_keeps_partial_results(tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench_cli", "--platform", "udp", "--iterations", "5000", "--cooldown", "2",
-         "--output", str(out)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bench_cli",
+            "--platform",
+            "udp",
+            "--iterations",
+            "5000",
+            "--cooldown",
+            "2",
+            "--output",
+            str(out),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(4)  # let the run get going; 5000 pings at 2 ms take 10 s
     proc.send_signal(signal.SIGINT)

@@ -38,7 +38,12 @@ FRAMES = [
     Lost(seq=[8], due=[25], t1=[26]),
     Event("connected", "12.3 ms"),
     Event("error", "udp: boom", fatal=True),
-    Done(sent=105, counters={"late": 1, "duplicate": 0, "out_of_order": 2, "malformed": 0, "unknown": 3}, partial=True, legacy_agent=True),
+    Done(
+        sent=105,
+        counters={"late": 1, "duplicate": 0, "out_of_order": 2, "malformed": 0, "unknown": 3},
+        partial=True,
+        legacy_agent=True,
+    ),
     Done(sent=0, counters={}),
 ]
 

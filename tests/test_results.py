@@ -15,7 +15,9 @@ from ipc.frames import Done, Hello, Lost, Samples
 MS = 1_000_000
 WALL0 = 1_790_000_000_000_000_000  # client wall clock at perf 0
 THETA = 3 * MS  # the agent's clock runs 3 ms ahead
-SETTINGS = RunSettings(run_id="r1", iterations=5, timeout_ms=1000, cooldown_ms=10, warmup=2, payload_bytes=0, location_id="lab")
+SETTINGS = RunSettings(
+    run_id="r1", iterations=5, timeout_ms=1000, cooldown_ms=10, warmup=2, payload_bytes=0, location_id="lab"
+)
 
 
 def run_with(one_way_ms: list[tuple[float, float]], lost: list[int] = (), done: bool = True) -> PlatformRun:

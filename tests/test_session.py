@@ -29,7 +29,15 @@ T2_BASE = 1_700_000_000_123_000_000
 class Scripted:
     """A Session plus the fake transport's record of what it sent."""
 
-    def __init__(self, *, iterations: int, warmup: int = 0, payload_bytes: int = 0, anchor: Anchor = ANCHOR, interval_ns: int = INTERVAL) -> None:
+    def __init__(
+        self,
+        *,
+        iterations: int,
+        warmup: int = 0,
+        payload_bytes: int = 0,
+        anchor: Anchor = ANCHOR,
+        interval_ns: int = INTERVAL,
+    ) -> None:
         self.payloads: list[bytes] = []
         self.t1: dict[int, int] = {}
         self.session = Session(
@@ -228,7 +236,12 @@ def test_malformed_and_oversized_messages_never_become_samples(caplog) -> None:
 def legacy_pong(client_timestamp: float, receive_ms: float, send_ms: float, count: int) -> bytes:
     """What the original voice-rtc-bench agent sends: no seq, no t2_ns/t3_ns."""
     return ENCODER.encode(
-        Pong(client_timestamp=client_timestamp, server_receive_time=receive_ms, server_send_time=send_ms, message_count=count)
+        Pong(
+            client_timestamp=client_timestamp,
+            server_receive_time=receive_ms,
+            server_send_time=send_ms,
+            message_count=count,
+        )
     )
 
 
@@ -243,7 +256,9 @@ def test_legacy_pong_matched_by_client_timestamp() -> None:
     assert b'"seq"' not in legacy and b'"t2_ns"' not in legacy and b'"type":"pong"' in legacy
 
     # Answer out of order; server times are exact in binary so the difference is exactly 0.5 ms.
-    h.session.on_receive(legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS)
+    h.session.on_receive(
+        legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS
+    )
     h.session.on_receive(legacy_pong(pings[1].timestamp, 1_700_000_000_000.5, 1_700_000_000_001.5, 2), h.t1[2] + 3 * MS)
     h.session.on_receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup
     s = h.samples()

@@ -67,14 +67,16 @@ def test_hdr_percentiles_of_empty_histogram_are_none() -> None:
 
 def test_record_ns_range_and_rounding() -> None:
     hist = new_histogram()
-    values = np.array([
-        -1_000,  # negative: refused
-        (HDR_HIGHEST_US + 1) * 1_000,  # past 60 s: refused
-        HDR_HIGHEST_US * 1_000,  # exactly 60 s: kept
-        1_499,  # rounds to 1 µs
-        1_500,  # rounds to 2 µs
-        2_400,  # rounds to 2 µs as well: recorded once with count 2
-    ])
+    values = np.array(
+        [
+            -1_000,  # negative: refused
+            (HDR_HIGHEST_US + 1) * 1_000,  # past 60 s: refused
+            HDR_HIGHEST_US * 1_000,  # exactly 60 s: kept
+            1_499,  # rounds to 1 µs
+            1_500,  # rounds to 2 µs
+            2_400,  # rounds to 2 µs as well: recorded once with count 2
+        ]
+    )
     assert record_ns(hist, values) == 2
     assert hist.get_total_count() == 4
     assert hist.get_count_at_value(1) == 1 and hist.get_count_at_value(2) == 2
@@ -173,7 +175,7 @@ def test_estimate_offset_finds_theta_from_symmetric_min_delay_exchanges(theta_ns
     assert est.theta_ns == pytest.approx(theta_ns, abs=1.0)
     assert est.uncertainty_ns == base  # half the minimum network delay (2 * 250 µs)
     # The naive mean over every exchange is off by about the mean queueing asymmetry.
-    naive = np.mean(((up - down) / 2.0)) + theta_ns
+    naive = np.mean((up - down) / 2.0) + theta_ns
     assert abs(naive - theta_ns) > 500_000
 
 

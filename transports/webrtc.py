@@ -50,11 +50,7 @@ def _is_loopback(address: str) -> bool:
 
 def _candidate_addresses(sdp: str) -> list[str]:
     """Addresses of the ``a=candidate`` lines: foundation component transport priority *address* port ..."""
-    return [
-        line.split()[4]
-        for line in sdp.splitlines()
-        if line.startswith("a=candidate:") and len(line.split()) > 4
-    ]
+    return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:") and len(line.split()) > 4]
 
 
 def _new_peer_connection(side: str) -> RTCPeerConnection:
@@ -154,9 +150,7 @@ class WebRTCClient:
             async with aiohttp.ClientSession() as http, http.post(answer_url, json=answer) as resp:
                 if resp.status // 100 != 2:
                     body = (await resp.text())[:200]
-                    raise TransportError(
-                        f"webrtc agent rejected the answer at {answer_url}: HTTP {resp.status} {body}"
-                    )
+                    raise TransportError(f"webrtc agent rejected the answer at {answer_url}: HTTP {resp.status} {body}")
         except aiohttp.ClientError as exc:
             raise TransportError(f"could not post the webrtc answer to {answer_url}: {exc}") from exc
         self._channel = await opened
