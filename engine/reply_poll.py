@@ -20,25 +20,27 @@ from collections.abc import Callable
 
 
 class ReplyPoller:
-    """Call ``after_send()`` after each ping; polls until ``answered()`` or the limit."""
+    """Call ``after_send()`` after each ping; polls until ``arrivals()`` moves or the limit passes."""
 
-    def __init__(self, answered: Callable[[], bool], limit_ns: int) -> None:
+    def __init__(self, arrivals: Callable[[], int], limit_ns: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._answered = answered
+        self._arrivals = arrivals
         self._limit = limit_ns
         self._deadline = 0
+        self._seen = 0
         self._polling = False
 
     def after_send(self) -> None:
         if self._limit <= 0:
             return
+        self._seen = self._arrivals()
         self._deadline = time.perf_counter_ns() + self._limit
         if not self._polling:
             self._polling = True
             self._loop.call_soon(self._poll)
 
     def _poll(self) -> None:
-        if self._answered() or time.perf_counter_ns() > self._deadline:
+        if self._arrivals() != self._seen or time.perf_counter_ns() > self._deadline:
             self._polling = False
             return
         os.sched_yield()  # a same-host echo sharing this CPU must still get to run

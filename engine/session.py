@@ -1,8 +1,10 @@
 """One run's ping/pong bookkeeping inside a worker: matching, loss, late, duplicates.
 
-The session owns nothing but lists indexed by seq. ``send`` is called by the
+The session owns nothing but arrays indexed by seq. ``send`` is called by the
 pacer at each due instant and stamps t1 immediately before the transport's
-send; ``on_receive`` is the transport's receiver and gets t4 already stamped.
+send; ``on_receive`` is the transport's receiver, gets t4 already stamped and
+only keeps the bytes: decoding and matching happen in ``match()``, which the
+worker runs with each batch, so nothing but a list append follows a stamp.
 Everything derived (RTT, offsets, statistics) is left to the parent.
 """
 
@@ -62,6 +64,8 @@ class Session:
         self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
         self._next_payload: bytes | None = None
+        self._inbox: list[tuple[bytes, int]] = []
+        self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
         self._loss_cursor = 1
@@ -99,6 +103,17 @@ class Session:
     # -- receiving ------------------------------------------------------------------
 
     def on_receive(self, data: bytes, t4: int) -> None:
+        """The transport's receiver: keep the stamped bytes; decoding and matching wait for ``match()``."""
+        self._inbox.append((data, t4))
+        self.arrivals += 1
+
+    def match(self) -> None:
+        """Decode and match everything received so far (called off the receive path, before any read)."""
+        inbox, self._inbox = self._inbox, []
+        for data, t4 in inbox:
+            self._match_one(data, t4)
+
+    def _match_one(self, data: bytes, t4: int) -> None:
         try:
             pong = decode_pong(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -161,7 +176,8 @@ class Session:
     # -- loss -----------------------------------------------------------------------
 
     def expire(self, now_ns: int) -> None:
-        """Declare lost every sent ping whose timeout (plus grace) has passed."""
+        """Declare lost every sent ping whose timeout (plus grace) has passed and no pong answered."""
+        self.match()
         limit = self.timeout_ns + LOSS_GRACE_NS
         seq = self._loss_cursor
         while seq <= self.sent and now_ns - self._t1[seq] > limit:
@@ -181,11 +197,6 @@ class Session:
         lost.t1.append(self._t1[seq])
 
     @property
-    def last_answered(self) -> bool:
-        """Whether the newest ping sent has its pong (or was given up)."""
-        return self._state[self.sent] != _PENDING
-
-    @property
     def all_resolved(self) -> bool:
         return self.resolved >= self.total - self.warmup
 
@@ -196,6 +207,7 @@ class Session:
     # -- handing results to the pipe ---------------------------------------------------
 
     def take_samples(self) -> Samples | None:
+        self.match()
         s = self._pending_samples
         if not s.seq:
             return None

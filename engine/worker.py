@@ -97,11 +97,12 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         start = time.perf_counter_ns() + START_DELAY_NS
         session.prepare(start)
-        poller = ReplyPoller(lambda: session.last_answered, spec.busy_poll_ns)
+        poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
 
         def send(k: int, due: int) -> None:
             session.send(k, due)
             poller.after_send()
+            loop.call_soon(session.match)  # earlier pongs are matched in the idle time after a send
 
         pacer = Pacer(start, spec.interval_ns, session.total, send)
         pacer.start()
@@ -137,7 +138,10 @@ async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -
     stopped = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait([pacer.done, stopped], return_when=asyncio.FIRST_COMPLETED)
-        while not stop.is_set() and not session.all_resolved:
+        while not stop.is_set():
+            session.match()
+            if session.all_resolved:
+                break
             remaining = session.last_t1 + session.timeout_ns + LOSS_GRACE_NS - time.perf_counter_ns()
             if remaining <= 0:
                 session.expire(time.perf_counter_ns())

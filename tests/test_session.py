@@ -65,7 +65,12 @@ class Scripted:
     def pong(self, seq: int, rtt_ns: int, *, processing_ns: int = 40_000) -> None:
         """Answer ping ``seq`` with a current-agent pong arriving ``rtt_ns`` after its t1."""
         t2 = T2_BASE + seq * INTERVAL
-        self.session.on_receive(pong_bytes(seq, t2, t2 + processing_ns), self.t1[seq] + rtt_ns)
+        self.receive(pong_bytes(seq, t2, t2 + processing_ns), self.t1[seq] + rtt_ns)
+
+    def receive(self, data: bytes, t4: int) -> None:
+        """What the worker does: the receiver keeps the bytes, matching follows off the receive path."""
+        self.session.on_receive(data, t4)
+        self.session.match()
 
     def samples(self) -> dict[str, list[int]]:
         s = self.session.take_samples()
@@ -175,7 +180,7 @@ def test_pong_for_a_seq_never_sent_is_unknown() -> None:
     h.send(2)
     t4 = h.t1[2] + MS
     for seq in (3, 0, -1, 99):  # 3 not yet sent; 0/-1 impossible; 99 beyond the run
-        h.session.on_receive(pong_bytes(seq, T2_BASE, T2_BASE + 1), t4)
+        h.receive(pong_bytes(seq, T2_BASE, T2_BASE + 1), t4)
     assert h.session.counters == counters(unknown=4)
     assert h.samples()["seq"] == []
     # Once seq 3 has really been sent, its pong is matched normally.
@@ -217,15 +222,15 @@ def test_malformed_and_oversized_messages_never_become_samples(caplog) -> None:
     oversized = sized(1, MAX_MESSAGE_BYTES + 1)
     with caplog.at_level(logging.WARNING, logger="engine.session"):
         for data in [*garbage, oversized]:
-            h.session.on_receive(data, t4)
+            h.receive(data, t4)
     assert h.session.counters == counters(malformed=len(garbage) + 1)
     assert h.samples()["seq"] == []
     assert h.session.resolved == 0
     assert sum("malformed" in r.getMessage() for r in caplog.records) == 1  # logged once per kind
 
     # The size limit, not the content, refused the big one: at exactly the limit it is a sample.
-    h.session.on_receive(sized(1, MAX_MESSAGE_BYTES), t4)
-    h.session.on_receive(sized(2, MAX_MESSAGE_BYTES), t4)
+    h.receive(sized(1, MAX_MESSAGE_BYTES), t4)
+    h.receive(sized(2, MAX_MESSAGE_BYTES), t4)
     assert h.samples()["seq"] == [1, 2]
     assert h.session.counters["malformed"] == len(garbage) + 1
 
@@ -256,11 +261,9 @@ def test_legacy_pong_matched_by_client_timestamp() -> None:
     assert b'"seq"' not in legacy and b'"t2_ns"' not in legacy and b'"type":"pong"' in legacy
 
     # Answer out of order; server times are exact in binary so the difference is exactly 0.5 ms.
-    h.session.on_receive(
-        legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS
-    )
-    h.session.on_receive(legacy_pong(pings[1].timestamp, 1_700_000_000_000.5, 1_700_000_000_001.5, 2), h.t1[2] + 3 * MS)
-    h.session.on_receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup
+    h.receive(legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS)
+    h.receive(legacy_pong(pings[1].timestamp, 1_700_000_000_000.5, 1_700_000_000_001.5, 2), h.t1[2] + 3 * MS)
+    h.receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup
     s = h.samples()
     assert s["seq"] == [3, 2]
     assert s["processing_ns"] == [500_000, 1_000_000]
@@ -271,7 +274,7 @@ def test_legacy_pong_matched_by_client_timestamp() -> None:
     assert h.session.all_resolved
 
     # A timestamp no ping carried is unknown.
-    h.session.on_receive(legacy_pong(pings[0].timestamp + 0.5, 1.0, 2.0, 4), h.t1[3] + MS)
+    h.receive(legacy_pong(pings[0].timestamp + 0.5, 1.0, 2.0, 4), h.t1[3] + MS)
     assert h.session.counters["unknown"] == 1
 
 
@@ -284,9 +287,9 @@ def test_legacy_pongs_with_equal_timestamps_match_in_send_order() -> None:
     ts = PING_DECODER.decode(h.payloads[0]).timestamp
     assert {PING_DECODER.decode(p).timestamp for p in h.payloads} == {ts}
     for seq in (1, 2, 3):
-        h.session.on_receive(legacy_pong(ts, 1.0, 2.0, seq), h.t1[seq] + seq * MS)
+        h.receive(legacy_pong(ts, 1.0, 2.0, seq), h.t1[seq] + seq * MS)
     assert h.samples()["seq"] == [1, 2, 3]
-    h.session.on_receive(legacy_pong(ts, 1.0, 2.0, 4), h.t1[3] + 4 * MS)  # a fourth answer: a duplicate
+    h.receive(legacy_pong(ts, 1.0, 2.0, 4), h.t1[3] + 4 * MS)  # a fourth answer: a duplicate
     assert h.session.counters == counters(duplicate=1)
 
 
@@ -294,7 +297,7 @@ def test_pong_with_seq_but_no_agent_instants_marks_one_way_unavailable() -> None
     h = Scripted(iterations=1)
     h.send(1)
     data = ENCODER.encode(Pong(seq=1, client_timestamp=0.0, server_receive_time=10.0, server_send_time=10.25))
-    h.session.on_receive(data, h.t1[1] + MS)
+    h.receive(data, h.t1[1] + MS)
     s = h.samples()
     assert s["seq"] == [1] and s["processing_ns"] == [250_000] and s["t2"] == [0]
     assert h.session.legacy_agent is True  # t2 = t3 = 0 must not feed one-way estimates
@@ -309,7 +312,7 @@ def test_current_agent_echo_round_trip() -> None:
         t2 = time.time_ns()
         reply = echo(ping, t2)
         assert reply is not None
-        h.session.on_receive(reply, h.t1[seq] + MS)
+        h.receive(reply, h.t1[seq] + MS)
     s = h.samples()
     assert s["seq"] == [1, 2, 3]
     assert all(t3 >= t2 > 0 for t2, t3 in zip(s["t2"], s["t3"]))
@@ -390,3 +393,18 @@ def test_too_small_payload_bytes_sends_unpadded_pings() -> None:
     h0 = Scripted(iterations=1, payload_bytes=0)
     h0.send(1)
     assert b'"pad"' not in h0.payloads[0]
+
+
+def test_receiving_only_keeps_bytes_until_match() -> None:
+    """The receive path stamps and stores; decoding waits, so a garbage flood costs the stamp nothing."""
+    h = Scripted(iterations=2)
+    h.send(2)
+    h.session.on_receive(b"garbage", h.t1[1] + MS)
+    h.session.on_receive(pong_bytes(2, T2_BASE, T2_BASE + 1), h.t1[2] + MS)
+    assert h.session.arrivals == 2
+    assert h.session.counters == counters()  # nothing decoded yet
+    h.session.match()
+    assert h.session.counters == counters(malformed=1)
+    assert h.samples()["seq"] == [2]
+    h.session.on_receive(pong_bytes(1, T2_BASE, T2_BASE + 1), h.t1[1] + 2 * MS)
+    assert h.samples()["seq"] == [1]  # take_samples matches what is waiting first
