@@ -89,6 +89,8 @@ class EchoAgent:
         endpoint = transports.echo_class(platform)(host=self.host, reliable=reliable)
         echo = Echo()
         credentials = await endpoint.start(echo)
+        if credentials.get("host") in ("0.0.0.0", "::"):  # bound to every interface: name the one the runner used
+            credentials["host"] = request.url.host
         room_id = secrets.token_hex(8)
         expires_at = time.time() + SESSION_TTL_S
         self.sessions[room_id] = _Session(platform, endpoint, echo, expires_at)

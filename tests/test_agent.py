@@ -92,3 +92,16 @@ def test_webrtc_session_offers_loopback_candidates(agent_url):
 )
 def test_bad_requests_are_refused(agent_url, path, kw, expected):
     assert call("POST", f"{agent_url}{path}", **kw)[0] == expected
+
+
+def test_agent_on_every_interface_names_the_address_the_runner_used():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "--host", "0.0.0.0", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = proc.stdout.readline().strip().rsplit(":", 1)[1]
+        status, body = call("POST", f"http://127.0.0.1:{port}/connect", json={"platform": "udp"})
+        assert status == 200 and body["udp"]["host"] == "127.0.0.1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
