@@ -24,7 +24,7 @@ from engine.reply_poll import ReplyPoller
 from engine.session import LOSS_GRACE_NS, Session
 from ipc.frames import Done, Event, Hello
 from ipc.pipe import FrameWriter
-from transports.base import TransportError
+from transports.base import ClientTransport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,9 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     partial = False
     try:
         t0 = time.perf_counter_ns()
-        await asyncio.wait_for(transport.connect(spec.credentials, session.on_receive), spec.connect_timeout_s)
+        if not await _connect(transport, spec, session, stop):
+            partial = True  # stopped while joining: nothing measured; ``finally`` still says Done
+            return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         start = time.perf_counter_ns() + START_DELAY_NS
         session.prepare(start)
@@ -128,6 +130,25 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)
         await writer.drain_and_close()
+
+
+async def _connect(transport: ClientTransport, spec: WorkerSpec, session: Session, stop: asyncio.Event) -> bool:
+    """Join within the connect timeout; False when a stop request (Ctrl-C) came first."""
+    joining = asyncio.ensure_future(
+        asyncio.wait_for(transport.connect(spec.credentials, session.on_receive), spec.connect_timeout_s)
+    )
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([joining, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not joining.done():
+        joining.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await joining
+        return False
+    joining.result()  # raises the join's error, if any
+    return True
 
 
 async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -> bool:

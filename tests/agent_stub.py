@@ -72,6 +72,7 @@ class StubAgent:
         self.reply = reply
         self.health_response = health
         self.connect_delay_s = connect_delay_s
+        self.connect_body: dict | None = None  # what /connect answers instead of UDP credentials
         self.url = ""
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -81,7 +82,12 @@ class StubAgent:
         self._udp, _ = await self._loop.create_datagram_endpoint(lambda: _Udp(self.reply), local_addr=("127.0.0.1", 0))
         app = web.Application()
         app.add_routes(
-            [web.get("/health", self._health), web.post("/connect", self._connect), web.post("/disconnect", self._ok)]
+            [
+                web.get("/health", self._health),
+                web.post("/connect", self._connect),
+                web.post("/disconnect", self._ok),
+                web.post("/answer", self._ok),
+            ]
         )
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -94,6 +100,8 @@ class StubAgent:
 
     async def _connect(self, request):
         await asyncio.sleep(self.connect_delay_s)
+        if self.connect_body is not None:
+            return web.json_response(self.connect_body)
         port = self._udp.get_extra_info("sockname")[1]
         return web.json_response({"room_id": "stub", "udp": {"host": "127.0.0.1", "port": port}})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.agent_stub import StubAgent, legacy, noisy
+from transports.webrtc import WebRTCEcho
 
 
 def assert_one_line_error(proc, *needles: str) -> None:
@@ -159,3 +161,51 @@ def test_ctrl_c_keeps_partial_results(tmp_path):
     assert 0 < measured < 5000
     assert len(result["measurements"]) == measured
     assert "PARTIAL" in stdout
+
+
+def _dead_webrtc_offer() -> dict:
+    """A real aiortc offer whose peer is already gone: ICE can never complete, so a join hangs."""
+
+    async def make():
+        echo = WebRTCEcho()
+        creds = await echo.start(lambda data, t2: None)
+        await echo.close()
+        return creds
+
+    return asyncio.run(make())
+
+
+def test_ctrl_c_while_joining_stops_without_waiting_for_the_join(tmp_path):
+    out = tmp_path / "r.json"
+    with StubAgent() as agent:
+        agent.connect_body = {
+            "room_id": "dead",
+            "webrtc": {**_dead_webrtc_offer(), "answer_url": f"{agent.url}/answer", "room_id": "dead"},
+        }
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench_cli",
+                "--platform",
+                "webrtc",
+                "--agent-url",
+                agent.url,
+                "--connect-timeout",
+                "300",
+                "--output",
+                str(out),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)  # far below the 300 s join timeout
+    assert proc.returncode == 130, stderr
+    result = json.loads(out.read_text())
+    assert result["metadata"]["partial"] is True
+    assert result["statistics"]["total_messages"] == 0
+    assert result["metadata"]["error"] is None  # stopped by the user, not failed
