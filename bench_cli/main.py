@@ -21,7 +21,7 @@ from bench_cli.progress import ProgressBar
 from bench_cli.summary import render, render_comparison
 from engine import results
 from engine.errors import BenchError
-from engine.results import RunSettings
+from engine.results import RunSettings, engine_version
 from engine.runner import check_settings, new_run_id, run_benchmark
 
 #: Platforms an embedded agent can serve when no --agent-url is given.
@@ -134,6 +134,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
+@click.version_option(engine_version(), prog_name="benchmark-runner")
 def cli(
     platform_,
     agent_url,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -53,6 +54,16 @@ def engine_version() -> str:
         return metadata.version("rtc-latency-bench")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def host_facts() -> dict[str, Any]:
+    """What the numbers depend on besides the network (pyperf keeps the same in its metadata)."""
+    return {
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -175,6 +186,7 @@ def _metadata(
         # additions
         "format_version": FORMAT_VERSION,
         "engine_version": engine_version(),
+        "host": host_facts(),
         "sdk_versions": dict(run.hello.sdk) if run.hello else {},
         "agent_url": ctx.agent_url,
         "agent": ctx.agent,
