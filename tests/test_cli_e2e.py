@@ -52,6 +52,9 @@ ADDED_STATISTICS = (
     "out_of_order_messages",
 )
 ADDED_METADATA = (
+    "host",
+    "worker_cpu_s",
+    "connect_time_ms",
     "clock_mode",
     "clock_offset_ms",
     "clock_offset_uncertainty_ms",
