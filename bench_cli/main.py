@@ -179,9 +179,9 @@ def cli(
             raise BenchError(str(exc)) from None
 
     with contextlib.ExitStack() as stack:
-        if any(p not in urls for p in platforms):
-            embedded = stack.enter_context(EmbeddedAgent())
-            urls.update({p: embedded for p in platforms if p not in urls})
+        for platform in [p for p in platforms if p not in urls]:
+            # One agent process per platform, so one echo's event loop never delays another's pongs.
+            urls[platform] = stack.enter_context(EmbeddedAgent())
         bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
         outcome = run_benchmark(
             platforms,

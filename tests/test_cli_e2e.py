@@ -132,6 +132,8 @@ def test_two_platforms_side_by_side(cli, tmp_path):
     )
     for platform, result in doc["results"].items():
         assert_seed_shape(result, platform, 30)
+    # one embedded agent per platform: one echo's loop never delays the other's pongs
+    assert doc["results"]["udp"]["metadata"]["agent_url"] != doc["results"]["webrtc"]["metadata"]["agent_url"]
     assert sorted(doc["comparison"]["ranking_by_median_rtt"]) == ["udp", "webrtc"]
     assert len(doc["comparison"]["pairs"]) == 1
 
