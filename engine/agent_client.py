@@ -26,7 +26,7 @@ class Health(msgspec.Struct):
     version: str | None = None
 
 
-class Connected(msgspec.Struct, forbid_unknown_fields=False):
+class Connected(msgspec.Struct):
     """/connect: ``room_id`` plus one credentials object named after the platform."""
 
     room_id: str

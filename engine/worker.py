@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -51,7 +51,6 @@ class WorkerSpec:
     flush_interval_s: float = 0.05
     busy_poll_ns: int = 0
     log_level: int = logging.WARNING
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:

@@ -39,10 +39,6 @@ class FrameWriter:
         payload = frames.encode(frame)
         self._transport.write(_HEADER.pack(len(payload)) + payload)
 
-    @property
-    def buffered_bytes(self) -> int:
-        return self._transport.get_write_buffer_size()
-
     async def drain_and_close(self, timeout: float = 5.0) -> None:
         """Flush what is buffered (bounded in time), then close the pipe."""
         loop = asyncio.get_running_loop()
