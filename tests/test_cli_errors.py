@@ -130,32 +130,28 @@ def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
         assert m["network_rtt"] == pytest.approx(m["round_trip_time"] - 0.25, abs=1e-3)
 
 
-def test_ctrl_c_keeps_partial_results(tmp_path):
-    out = tmp_path / "partial.json"
+def interrupted_run(tmp_path, *args: str, after_s: float, within_s: float) -> tuple[str, str, dict]:
+    """Run the CLI, send Ctrl-C after ``after_s``; returns stdout, stderr and the saved result."""
+    out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench_cli",
-            "--platform",
-            "udp",
-            "--iterations",
-            "5000",
-            "--cooldown",
-            "2",
-            "--output",
-            str(out),
-        ],
+        [sys.executable, "-m", "bench_cli", *args, "--output", str(out)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)  # let the run get going; 5000 pings at 2 ms take 10 s
+    time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=within_s)
     assert proc.returncode == 130, stderr
-    result = json.loads(out.read_text())
+    return stdout, stderr, json.loads(out.read_text())
+
+
+def test_ctrl_c_keeps_partial_results(tmp_path):
+    # 5000 pings at 2 ms take 10 s: Ctrl-C after 4 s lands mid-run
+    stdout, _, result = interrupted_run(
+        tmp_path, "--platform", "udp", "--iterations", "5000", "--cooldown", "2", after_s=4, within_s=60
+    )
     assert result["metadata"]["partial"] is True
     measured = result["statistics"]["successful_messages"]
     assert 0 < measured < 5000
@@ -176,36 +172,23 @@ def _dead_webrtc_offer() -> dict:
 
 
 def test_ctrl_c_while_joining_stops_without_waiting_for_the_join(tmp_path):
-    out = tmp_path / "r.json"
     with StubAgent() as agent:
         agent.connect_body = {
             "room_id": "dead",
             "webrtc": {**_dead_webrtc_offer(), "answer_url": f"{agent.url}/answer", "room_id": "dead"},
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench_cli",
-                "--platform",
-                "webrtc",
-                "--agent-url",
-                agent.url,
-                "--connect-timeout",
-                "300",
-                "--output",
-                str(out),
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        # within_s is far below the 300 s join timeout the worker would otherwise wait out
+        _, _, result = interrupted_run(
+            tmp_path,
+            "--platform",
+            "webrtc",
+            "--agent-url",
+            agent.url,
+            "--connect-timeout",
+            "300",
+            after_s=3,
+            within_s=30,
         )
-        time.sleep(3)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)  # far below the 300 s join timeout
-    assert proc.returncode == 130, stderr
-    result = json.loads(out.read_text())
     assert result["metadata"]["partial"] is True
     assert result["statistics"]["total_messages"] == 0
     assert result["metadata"]["error"] is None  # stopped by the user, not failed
