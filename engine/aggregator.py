@@ -90,6 +90,11 @@ class PlatformRun:
         return next((e.detail for e in self.events if e.fatal), None)
 
     @property
+    def warnings(self) -> list[str]:
+        """What the worker's transport reported mid-run, e.g. the echo participant leaving."""
+        return [e.detail for e in self.events if e.kind == "warning"]
+
+    @property
     def connect_ms(self) -> float | None:
         return next((e.value for e in self.events if e.kind == "connected"), None)
 

@@ -208,7 +208,7 @@ def _metadata(
         "partial": run.partial,
         "error": run.fatal_error,
         "histogram_out_of_range": run.out_of_range,
-        "warnings": warnings(statistics, settings, offset, one_way),
+        "warnings": warnings(statistics, settings, offset, one_way) + run.warnings,
     }
 
 

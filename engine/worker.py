@@ -92,7 +92,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     partial = False
     try:
         t0 = time.perf_counter_ns()
-        if not await _connect(transport, spec, session, stop):
+        if not await _connect(transport, spec, session, writer, stop):
             partial = True  # stopped while joining: nothing measured; ``finally`` still says Done
             return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
@@ -109,7 +109,14 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         pacer.start()
         partial = not await _until_resolved(session, pacer, stop)
     except TimeoutError:
-        writer.send(Event("error", f"{spec.platform}: no connection within {spec.connect_timeout_s:g} s", fatal=True))
+        writer.send(
+            Event(
+                "error",
+                f"{spec.platform}: no connection within {spec.connect_timeout_s:g} s"
+                f" (waiting for {transport.waiting_for})",
+                fatal=True,
+            )
+        )
         partial = True
     except TransportError as exc:
         writer.send(Event("error", f"{spec.platform}: {exc}", fatal=True))
@@ -131,10 +138,15 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         await writer.drain_and_close()
 
 
-async def _connect(transport: ClientTransport, spec: WorkerSpec, session: Session, stop: asyncio.Event) -> bool:
+async def _connect(
+    transport: ClientTransport, spec: WorkerSpec, session: Session, writer: FrameWriter, stop: asyncio.Event
+) -> bool:
     """Join within the connect timeout; False when a stop request (Ctrl-C) came first."""
+
+    def notify(kind: str, detail: str) -> None:
+        writer.send(Event(kind, f"{spec.platform}: {detail}"))
     joining = asyncio.ensure_future(
-        asyncio.wait_for(transport.connect(spec.credentials, session.on_receive), spec.connect_timeout_s)
+        asyncio.wait_for(transport.connect(spec.credentials, session.on_receive, notify), spec.connect_timeout_s)
     )
     stopped = asyncio.ensure_future(stop.wait())
     try:

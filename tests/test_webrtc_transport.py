@@ -18,6 +18,10 @@ TIMEOUT = 10.0
 PREFIX = b"pong:"
 
 
+def _ignore(kind: str, detail: str) -> None:
+    pass
+
+
 def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
 
@@ -61,7 +65,7 @@ async def echo_roundtrips(reliable: bool, count: int) -> dict[str, Any]:
 
     async with answer_server(on_answer) as url:
         t0 = time.perf_counter()
-        await asyncio.wait_for(client.connect({**creds, "answer_url": url, "room_id": "r1"}, receiver), 5)
+        await asyncio.wait_for(client.connect({**creds, "answer_url": url, "room_id": "r1"}, receiver, _ignore), 5)
         open_s = time.perf_counter() - t0
         sent: list[int] = []
         for i in range(count):
@@ -123,7 +127,7 @@ def test_peer_loss_and_double_close_after_a_session() -> None:
         client = WebRTCClient()
         async with answer_server(on_answer) as url:
             creds = {**creds, "answer_url": url, "room_id": "r"}
-            await asyncio.wait_for(client.connect(creds, lambda d, t: None), 5)
+            await asyncio.wait_for(client.connect(creds, lambda d, t: None, _ignore), 5)
         await echo.close()  # the peer goes away mid-run: sends are dropped, nothing raises
         await asyncio.sleep(0.2)
         client.send(b"peer gone")
@@ -147,7 +151,7 @@ def test_answer_url_error_raises_transport_error() -> None:
         try:
             async with answer_server(fail) as url:
                 with pytest.raises(TransportError, match="HTTP 500"):
-                    await client.connect({**creds, "answer_url": url, "room_id": "r"}, lambda d, t: None)
+                    await client.connect({**creds, "answer_url": url, "room_id": "r"}, lambda d, t: None, _ignore)
         finally:
             await client.close()
             await echo.close()
@@ -157,7 +161,7 @@ def test_answer_url_error_raises_transport_error() -> None:
 
 def test_missing_credentials_raise_transport_error() -> None:
     with pytest.raises(TransportError, match="answer_url"):
-        run(WebRTCClient().connect({"offer": {"sdp": "v=0"}}, lambda d, t: None))
+        run(WebRTCClient().connect({"offer": {"sdp": "v=0"}}, lambda d, t: None, _ignore))
 
 
 def test_versions() -> None:

@@ -19,6 +19,10 @@ Receiver = Callable[[bytes, int], None]
 #: first thing on receipt; the handler stamps t3 itself just before returning.
 EchoHandler = Callable[[bytes, int], "bytes | None"]
 
+#: ``notify(kind, detail)`` — something the user should hear about mid-run (kind
+#: "warning"), e.g. the echo participant left. Called on the worker's event loop.
+Notify = Callable[[str, str], None]
+
 
 class TransportError(Exception):
     """A transport could not connect or lost its connection; the message is for the user."""
@@ -27,7 +31,10 @@ class TransportError(Exception):
 class ClientTransport(Protocol):
     """Runner side of one platform."""
 
-    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver) -> None:
+    #: What ``connect`` is waiting for right now, for the error when it times out.
+    waiting_for: str
+
+    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
         """Join using the agent's /connect credentials; return once sends can start."""
 
     def send(self, data: bytes) -> None:

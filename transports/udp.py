@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from transports.base import EchoHandler, Receiver, TransportError
+from transports.base import EchoHandler, Notify, Receiver, TransportError
 
 
 class _ClientProtocol(asyncio.DatagramProtocol):
@@ -25,8 +25,9 @@ class UdpClient:
     def __init__(self, *, reliable: bool = True) -> None:
         # UDP has one mode; ``reliable`` is accepted for a uniform constructor.
         self._transport: asyncio.DatagramTransport | None = None
+        self.waiting_for = "the udp socket"
 
-    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver) -> None:
+    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
         try:
             host, port = str(credentials["host"]), int(credentials["port"])
         except (KeyError, TypeError, ValueError) as exc:

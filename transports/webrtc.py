@@ -22,7 +22,7 @@ import aiohttp
 import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from transports.base import EchoHandler, Receiver, TransportError
+from transports.base import EchoHandler, Notify, Receiver, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +53,16 @@ def _candidate_addresses(sdp: str) -> list[str]:
     return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:") and len(line.split()) > 4]
 
 
-def _new_peer_connection(side: str) -> RTCPeerConnection:
+def _new_peer_connection(side: str, notify: Notify | None = None) -> RTCPeerConnection:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
     @pc.on("connectionstatechange")
-    def _log_state() -> None:
-        # "failed"/"closed" mid-run is not an error here: sends are then dropped
-        # and the engine counts the pings as lost.
+    def _on_state() -> None:
         logger.debug("webrtc %s connection state: %s", side, pc.connectionState)
+        # A dead peer mid-run is not fatal: sends are dropped and the engine
+        # counts the pings as lost; the user hears why.
+        if notify is not None and pc.connectionState == "failed":
+            notify("warning", "the webrtc peer connection failed; later pings are lost")
 
     return pc
 
@@ -116,8 +118,9 @@ class WebRTCClient:
         self._reliable = reliable
         self._pc: RTCPeerConnection | None = None
         self._channel: RTCDataChannel | None = None
+        self.waiting_for = "the webrtc data channel to open"
 
-    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver) -> None:
+    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
         try:
             offer_sdp = str(credentials["offer"]["sdp"])
             answer_url, room_id = str(credentials["answer_url"]), credentials["room_id"]
@@ -129,7 +132,7 @@ class WebRTCClient:
         if addresses and all(_is_loopback(a) for a in addresses):
             restrict_ice_to_loopback()
 
-        self._pc = pc = _new_peer_connection("client")
+        self._pc = pc = _new_peer_connection("client", notify)
         opened: asyncio.Future[RTCDataChannel] = asyncio.get_running_loop().create_future()
 
         @pc.on("datachannel")
