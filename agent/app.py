@@ -1,9 +1,10 @@
 """The echo agent's HTTP control plane (aiohttp): GET /health, POST /connect, POST /disconnect.
 
-/connect creates a session on the requested platform, joins it as the echo
-participant and returns its credentials in the original agent's shape
-(``room_id`` plus one object named after the platform). Sessions end on
-/disconnect, when they expire, and when the agent stops.
+/connect creates a session on the requested platform (a room, through that
+platform's ``Rooms``), joins it as the echo participant and returns its
+credentials in the original agent's shape (``room_id`` plus one object named
+after the platform). Sessions end on /disconnect, when they expire, and when
+the agent stops; each platform's credentials are checked before it listens.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
-import transports
 from agent.echo import Echo
+from agent.rooms import Room, Rooms
 from engine.clock import boot_id
 from engine.results import engine_version
+from transports.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ _SWEEP_INTERVAL_S = 5.0
 @dataclass
 class _Session:
     platform: str
-    endpoint: Any
+    room: Room
     echo: Echo
     expires_at: float
 
@@ -40,9 +42,9 @@ class _Session:
 class EchoAgent:
     """State of one agent process: which platforms it serves and its live sessions."""
 
-    def __init__(self, platforms: tuple[str, ...], host: str) -> None:
-        self.platforms = platforms
-        self.host = host
+    def __init__(self, rooms: dict[str, Rooms]) -> None:
+        self.rooms = rooms
+        self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
 
     def app(self) -> web.Application:
@@ -59,6 +61,8 @@ class EchoAgent:
         return app
 
     async def _lifecycle(self, app: web.Application):
+        for rooms in self.rooms.values():
+            await rooms.start()  # a CredentialError here stops the agent before it listens
         sweeper = asyncio.create_task(self._sweep())
         yield
         sweeper.cancel()
@@ -66,6 +70,8 @@ class EchoAgent:
             await sweeper
         for room_id in list(self.sessions):
             await self._close(room_id)
+        for rooms in self.rooms.values():
+            await rooms.stop()
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -86,28 +92,32 @@ class EchoAgent:
         reliable = body.get("reliable", True)
         if not isinstance(reliable, bool):
             raise web.HTTPBadRequest(text="'reliable' must be true or false")
-        endpoint = transports.echo_class(platform)(host=self.host, reliable=reliable)
         echo = Echo()
-        credentials = await endpoint.start(echo)
+        expires_at = int(time.time()) + SESSION_TTL_S
+        try:
+            room = await self.rooms[platform].open(echo, reliable, expires_at)
+        except TransportError as exc:
+            log.warning("%s session not started: %s", platform, exc)
+            raise web.HTTPBadGateway(text=f"{platform}: {exc}") from None
+        credentials = room.credentials
         if credentials.get("host") in ("0.0.0.0", "::"):  # bound to every interface: name the one the runner used
             credentials["host"] = request.url.host
         room_id = secrets.token_hex(8)
-        expires_at = time.time() + SESSION_TTL_S
-        self.sessions[room_id] = _Session(platform, endpoint, echo, expires_at)
-        if hasattr(endpoint, "accept_answer"):
+        self.sessions[room_id] = _Session(platform, room, echo, expires_at)
+        if hasattr(room.endpoint, "accept_answer"):
             credentials["answer_url"] = str(request.url.with_path(f"/sessions/{room_id}/answer").with_query(None))
-        credentials.update(room_id=room_id, expires_at=int(expires_at))
+        credentials.update(room_id=room_id, expires_at=expires_at)
         log.info("session %s (%s) started", room_id, platform)
         return web.json_response({"room_id": room_id, platform: credentials})
 
     async def answer(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["room_id"])
-        if session is None or not hasattr(session.endpoint, "accept_answer"):
+        if session is None or not hasattr(session.room.endpoint, "accept_answer"):
             raise web.HTTPNotFound(text="no such session awaiting an answer")
         body = await _json_body(request)
         if not isinstance(body.get("sdp"), str):
             raise web.HTTPBadRequest(text="'sdp' (string) is required")
-        await session.endpoint.accept_answer(body["sdp"])
+        await session.room.endpoint.accept_answer(body["sdp"])
         return web.json_response({"status": "ok"})
 
     async def disconnect(self, request: web.Request) -> web.Response:
@@ -121,7 +131,10 @@ class EchoAgent:
     async def _close(self, room_id: str) -> int:
         session = self.sessions.pop(room_id)
         with contextlib.suppress(Exception):
-            await session.endpoint.close()
+            await session.room.endpoint.close()
+        if session.room.cleanup is not None:
+            with contextlib.suppress(Exception):
+                await session.room.cleanup()
         log.info("session %s closed after %d pongs", room_id, session.echo.message_count)
         return session.echo.message_count
 

@@ -4,23 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from pathlib import Path
 
 import click
 from aiohttp import web
+from dotenv import load_dotenv
 
 from agent.app import EchoAgent
+from agent.rooms import CredentialError, LocalRooms, Rooms
 
 #: The platforms each agent kind serves; the webrtc agent also serves the UDP baseline.
-AGENT_PLATFORMS = {"webrtc": ("webrtc", "udp")}
+AGENT_PLATFORMS = {"daily": ("daily",), "livekit": ("livekit",), "webrtc": ("webrtc", "udp")}
 DEFAULT_PORTS = {"daily": 8000, "livekit": 8001, "webrtc": 8002}
 
 #: The first line on stdout once serving; the runner's embedded mode reads it to learn the port.
 READY_PREFIX = "echo-agent listening on "
 
 
-async def serve(platform: str, host: str, port: int) -> None:
-    agent = EchoAgent(AGENT_PLATFORMS[platform], host)
+class _BadConfig(click.ClickException):
+    """One line, exit 2: the same contract as the runner's bad input."""
+
+    exit_code = 2
+
+
+def rooms_for(agent_platform: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
+    """Each served platform's rooms, from the environment; raises ``CredentialError`` naming what is missing."""
+    if agent_platform == "daily":
+        from agent.daily_rooms import DailyRooms
+
+        return {"daily": DailyRooms.from_env(env)}
+    if agent_platform == "livekit":
+        from agent.livekit_rooms import LiveKitRooms
+
+        return {"livekit": LiveKitRooms.from_env(env)}
+    return {name: LocalRooms(name, host) for name in AGENT_PLATFORMS[agent_platform]}
+
+
+async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
+    agent = EchoAgent(rooms)
     runner = web.AppRunner(agent.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -48,18 +71,28 @@ async def serve(platform: str, host: str, port: int) -> None:
     "--port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="HTTP port; 0 picks a free one. [default: 8002 for webrtc]",
+    help="HTTP port; 0 picks a free one. [default: 8000 daily, 8001 livekit, 8002 webrtc]",
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
 def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
-    """Echo agent: answers benchmark pings with pongs carrying its receive/send instants."""
+    """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
+
+    Daily needs DAILY_API_KEY (and DAILY_API_URL to use another API base);
+    LiveKit needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET. They
+    come from the environment or a .env file in the current folder, and are
+    checked against the platform before the agent listens.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
     )
+    load_dotenv(Path.cwd() / ".env", override=False)
     import uvloop
 
     try:
-        uvloop.run(serve(platform, host, DEFAULT_PORTS[platform] if port is None else port))
+        rooms = rooms_for(platform, host, dict(os.environ))
+        uvloop.run(serve(rooms, host, DEFAULT_PORTS[platform] if port is None else port))
+    except CredentialError as exc:
+        raise _BadConfig(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -157,6 +157,11 @@ def cli(
     )
     platforms = _platforms(platform_)
     urls = _agent_urls(agent_url, platforms)
+    single_mode = sorted(transports.RELIABLE_ONLY.intersection(platforms))
+    if unreliable and single_mode:
+        raise BenchError(
+            f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
+        )
     settings = RunSettings(
         run_id=new_run_id(),
         iterations=iterations,

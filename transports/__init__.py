@@ -7,11 +7,16 @@ from typing import Any
 
 # platform -> (module, client class, echo class)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
+    "daily": ("transports.daily", "DailyClient", "DailyEcho"),
+    "livekit": ("transports.livekit", "LiveKitClient", "LiveKitEcho"),
     "webrtc": ("transports.webrtc", "WebRTCClient", "WebRTCEcho"),
     "udp": ("transports.udp", "UdpClient", "UdpEcho"),
 }
 
 PLATFORMS: tuple[str, ...] = tuple(_REGISTRY)
+
+#: Platforms with one, reliable message mode: ``--unreliable`` cannot apply to them.
+RELIABLE_ONLY: frozenset[str] = frozenset({"daily"})
 
 
 def client_class(platform: str) -> Any:

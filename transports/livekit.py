@@ -1,0 +1,191 @@
+"""LiveKit (the ``livekit`` rtc SDK): pings as data packets through a LiveKit SFU.
+
+The runner joins the agent's room, waits until the echo participant is
+present (a ping sent earlier would be dropped by the SFU), then publishes each
+ping to that participant alone, on the reliable or the lossy data channel.
+The SDK delivers ``data_received`` on the event loop after its own hop from
+the FFI thread; t4 is the first statement there, the earliest this SDK allows.
+``publish_data`` is a coroutine: ``send`` schedules it, so the bytes leave on
+the next loop turn, the same "send queues" contract as aiortc's.
+
+The room is made by ``room_factory`` (default ``rtc.Room``) so tests can
+script it: anything with ``on``, ``connect``, ``disconnect``,
+``remote_participants`` and ``local_participant.publish_data``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+from livekit import rtc
+
+from transports.base import EchoHandler, Notify, Receiver, TransportError
+
+log = logging.getLogger(__name__)
+
+#: Identities the agent gives its tokens; the runner waits for the echo's.
+RUNNER_IDENTITY = "benchmark-runner"
+ECHO_IDENTITY = "echo-agent"
+
+RoomFactory = Callable[[], Any]
+
+
+def _options() -> rtc.RoomOptions:
+    return rtc.RoomOptions(auto_subscribe=False)  # data only: never pull media
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+class _Publisher:
+    """Schedules ``publish_data`` calls and reports the first failure once."""
+
+    def __init__(self, local: Any, on_error: Callable[[str], None]) -> None:
+        self._local = local
+        self._on_error = on_error
+        self._pending: set[asyncio.Task] = set()
+        self.errors = 0
+
+    def publish(self, data: bytes, reliable: bool, to: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._local.publish_data(data, reliable=reliable, destination_identities=to)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        self.errors += 1
+        if self.errors == 1:
+            self._on_error(_reason(task.exception()))
+
+    async def cancel(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+class LiveKitClient:
+    """Runner side: joins with the agent's token and publishes pings to the echo participant."""
+
+    def __init__(self, *, reliable: bool = True, room_factory: RoomFactory | None = None) -> None:
+        self.reliable = reliable
+        self._room_factory = room_factory or rtc.Room
+        self._room: Any = None
+        self._publisher: _Publisher | None = None
+        self._destination: list[str] = []
+        self._closing = False
+        self.waiting_for = "the LiveKit room"
+
+    async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
+        url, token = credentials.get("server_url"), credentials.get("token")
+        if not isinstance(url, str) or not isinstance(token, str):
+            raise TransportError(f"livekit credentials need server_url and token, got keys {sorted(credentials)}")
+        room_name = credentials.get("room_name", "?")
+        # Agents of the original voice-rtc-bench name no echo identity: any other participant is the echo.
+        echo_identity = credentials.get("echo_identity")
+        present: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def is_echo(participant: Any) -> bool:
+            return echo_identity is None or participant.identity == echo_identity
+
+        def on_data(packet: Any) -> None:
+            t4 = time.perf_counter_ns()
+            receiver(packet.data, t4)
+
+        def on_joined(participant: Any) -> None:
+            if is_echo(participant) and not present.done():
+                present.set_result(participant.identity)
+
+        def on_left(participant: Any) -> None:
+            if is_echo(participant) and not self._closing:
+                notify("warning", f"the LiveKit echo participant {participant.identity!r} left room {room_name}")
+
+        def on_disconnected(reason: Any) -> None:
+            if not self._closing:
+                notify("warning", f"LiveKit disconnected this runner from room {room_name} (reason {reason})")
+
+        self._room = room = self._room_factory()
+        room.on("data_received", on_data)
+        room.on("participant_connected", on_joined)
+        room.on("participant_disconnected", on_left)
+        room.on("disconnected", on_disconnected)
+        self.waiting_for = f"the join of LiveKit room {room_name} at {url}"
+        try:
+            await room.connect(url, token, _options())
+        except Exception as exc:  # the SDK raises rtc.ConnectError; a scripted room may raise anything
+            raise TransportError(f"could not join LiveKit room {room_name} at {url}: {_reason(exc)}") from None
+        self.waiting_for = f"the echo participant {echo_identity or '(any)'} to join LiveKit room {room_name}"
+        for participant in room.remote_participants.values():
+            on_joined(participant)
+        self._destination = [await present]
+        self._publisher = _Publisher(
+            room.local_participant, lambda why: notify("warning", f"LiveKit refused a data packet: {why}")
+        )
+
+    def send(self, data: bytes) -> None:
+        if self._publisher is None:
+            raise TransportError("livekit: send before connect")
+        self._publisher.publish(data, self.reliable, self._destination)
+
+    async def close(self) -> None:
+        self._closing = True
+        publisher, self._publisher = self._publisher, None
+        room, self._room = self._room, None
+        if publisher is not None:
+            await publisher.cancel()
+        if room is not None:
+            with contextlib.suppress(Exception):
+                await room.disconnect()
+
+    def versions(self) -> dict[str, str]:
+        return {"livekit": version("livekit"), "livekit-api": version("livekit-api")}
+
+
+class LiveKitEcho:
+    """Agent side: joins the room as the echo participant and answers each packet to its sender,
+    on the channel it came in on."""
+
+    def __init__(self, server_url: str, token: str, *, room_factory: RoomFactory | None = None) -> None:
+        self._url = server_url
+        self._token = token
+        self._room_factory = room_factory or rtc.Room
+        self._room: Any = None
+        self._publisher: _Publisher | None = None
+
+    async def start(self, handler: EchoHandler) -> dict[str, Any]:
+        self._room = room = self._room_factory()
+
+        def on_data(packet: Any) -> None:
+            t2 = time.time_ns()
+            pong = handler(packet.data, t2)
+            if pong is not None and packet.participant is not None and self._publisher is not None:
+                reliable = packet.kind == rtc.DataPacketKind.KIND_RELIABLE
+                self._publisher.publish(pong, reliable, [packet.participant.identity])
+
+        room.on("data_received", on_data)
+        try:
+            await room.connect(self._url, self._token, _options())
+        except Exception as exc:
+            self._room = None
+            raise TransportError(f"echo could not join LiveKit at {self._url}: {_reason(exc)}") from None
+        self._publisher = _Publisher(room.local_participant, lambda why: log.warning("pong not sent: %s", why))
+        return {"server_url": self._url}
+
+    async def close(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        room, self._room = self._room, None
+        if publisher is not None:
+            await publisher.cancel()
+        if room is not None:
+            with contextlib.suppress(Exception):
+                await room.disconnect()
