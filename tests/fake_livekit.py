@@ -50,7 +50,7 @@ class _LocalParticipant:
         self.published: list[tuple[bytes, bool, list[str]]] = []
 
     async def publish_data(
-        self, payload: bytes | str, *, reliable: bool = True, destination_identities: list[str] = [], topic: str = ""
+        self, payload: bytes, *, reliable: bool = True, destination_identities: tuple[str, ...] = (), topic: str = ""
     ) -> None:
         await asyncio.sleep(0)  # the SDK awaits its FFI callback
         if self._room.name is None:
