@@ -62,7 +62,9 @@ class DailyApiStub:
             if found := self.seen(method, path):
                 return found[0]
             time.sleep(0.02)
-        raise AssertionError(f"no {method} {path} within {timeout} s; saw {[(r.method, r.path) for r in self.requests]}")
+        raise AssertionError(
+            f"no {method} {path} within {timeout} s; saw {[(r.method, r.path) for r in self.requests]}"
+        )
 
     # -- the API -----------------------------------------------------------
 
@@ -75,7 +77,6 @@ class DailyApiStub:
                 body = await request.json()
             except ValueError:
                 body = raw.decode(errors="replace")
-        request["body"] = body
         self.requests.append(Recorded(request.method, request.path, dict(request.query), dict(request.headers), body))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -93,7 +94,11 @@ class DailyApiStub:
         if self.create_status is not None:
             kind = "server-error" if self.create_status >= 500 else "invalid-request-error"
             return web.json_response({"error": kind, "info": self.create_info}, status=self.create_status)
-        body = request["body"] if isinstance(request["body"], dict) else {}
+        try:
+            body = await request.json()  # read once already: aiohttp keeps the bytes
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
         name = body.get("name") or f"stub-room-{next(self._names)}"
         room = {
             "id": f"00000000-0000-4000-8000-{len(self.rooms) + len(self.deleted) + 1:012d}",

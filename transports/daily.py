@@ -85,7 +85,7 @@ class _Call:
         init_sdk(sdk)
         self.client = sdk.CallClient(event_handler=events)
         self._user_name = user_name
-        self._joined = False
+        self.joined = False
         self._released = False
 
     async def join(self, room_url: str, token: str | None) -> Mapping[str, Any]:
@@ -98,7 +98,7 @@ class _Call:
         self.client.update_subscription_profiles(_UNSUBSCRIBED)
         self.client.join(room_url, token, client_settings=_NO_MEDIA_INPUTS, completion=completion)
         data = await done
-        self._joined = True
+        self.joined = True
         self.client.set_user_name(self._user_name)
         return data
 
@@ -107,7 +107,7 @@ class _Call:
         if self._released:
             return
         self._released = True
-        if self._joined:
+        if self.joined:
             loop = asyncio.get_running_loop()
             left: asyncio.Future[None] = loop.create_future()
             self.client.leave(completion=lambda error: loop.call_soon_threadsafe(_settle, left, None, error))
@@ -151,6 +151,11 @@ class DailyClient:
             await self._call.join(room_url, credentials.get("token"))
         except TransportError as exc:
             raise TransportError(f"could not join Daily room {room_url}: {exc}") from None
+
+    @property
+    def in_call(self) -> bool:
+        """Joined and not yet closing: what the SDK reports now is news to the user."""
+        return self._call is not None and self._call.joined
 
     def send(self, data: bytes) -> None:
         call = self._call
@@ -199,12 +204,14 @@ def _client_events(base: type, owner: DailyClient) -> Any:
             if _user_name(participant) == ECHO_USER_NAME:
                 owner._from_sdk(owner._tell, "warning", f"the Daily echo participant left the room ({reason})")
 
+        # Before the join completes, a failure reaches the user as the join's own error.
         def on_call_state_updated(self, state: str) -> None:
-            if state == "left" and owner._call is not None:
+            if state == "left" and owner.in_call:
                 owner._from_sdk(owner._tell, "warning", "Daily ended the call")
 
         def on_error(self, message: str) -> None:
-            owner._from_sdk(owner._tell, "warning", f"Daily error: {message}")
+            if owner.in_call:
+                owner._from_sdk(owner._tell, "warning", f"Daily error: {message}")
 
     return _Events()
 

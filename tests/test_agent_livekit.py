@@ -1,0 +1,287 @@
+"""The LiveKit echo agent end to end: its HTTP API on 127.0.0.1, tokens decoded with livekit-api,
+a stand-in of the server's /rtc/validate, and the scripted SFU (``FakeSfu``) in place of rtc.Room."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+from livekit import api
+
+from agent.app import EchoAgent
+from agent.livekit_rooms import LiveKitRooms
+from agent.rooms import CredentialError
+from engine.protocol import PONG_DECODER, encode_ping
+from tests.fake_livekit import FakeSfu
+from transports.livekit import LiveKitClient
+
+KEY = "APItestkey01"
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"  # >= 32 bytes: no short-key warning from pyjwt
+WRONG_SECRET = "wrong-secret-SECRET-0123456789abcdef0123456789"
+BOUND_S = 15.0
+
+
+class ValidateStub:
+    """LiveKit's ``GET /rtc/validate?access_token=…`` on 127.0.0.1: 200 for a token signed with
+    (key, secret), 401 otherwise, as the server answers. Own thread and loop; records each token."""
+
+    def __init__(self, key: str = KEY, secret: str = SECRET) -> None:
+        self.verifier = api.TokenVerifier(key, secret)
+        self.tokens: list[str] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="livekit-validate-stub", daemon=True)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def _validate(self, request: web.Request) -> web.Response:
+        token = request.query.get("access_token", "")
+        self.tokens.append(token)
+        try:
+            self.verifier.verify(token)
+        except Exception:
+            return web.Response(status=401, text="invalid token")
+        return web.Response(text="success")
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.add_routes([web.get("/rtc/validate", self._validate)])
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+
+    def __enter__(self) -> ValidateStub:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+@pytest.fixture
+def server():
+    with ValidateStub() as stub:
+        yield stub
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, BOUND_S))
+
+
+@contextlib.asynccontextmanager
+async def serving(echo_agent: EchoAgent):
+    runner = web.AppRunner(echo_agent.app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tuple[int, object]:
+    async with http.request(method, url, **kw) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        return resp.status, body
+
+
+def raw_claims(token: str) -> dict:
+    """The JWT's registered claims (exp, nbf), which livekit-api's ``Claims`` leaves out; signature checked."""
+    return jwt.decode(token, SECRET, algorithms=["HS256"], issuer=KEY)
+
+
+def test_start_proves_key_and_secret_against_the_server(server):
+    async def scenario():
+        rooms = LiveKitRooms(server.ws_url, KEY, SECRET, room_factory=FakeSfu().room)
+        async with serving(EchoAgent({"livekit": rooms})) as url, aiohttp.ClientSession() as http:
+            return await call(http, "GET", f"{url}/health")
+
+    status, health = run(scenario())
+    assert status == 200 and health["platforms"] == ["livekit"]
+    [probe] = server.tokens
+    claims = api.TokenVerifier(KEY, SECRET).verify(probe)
+    assert claims.video.room_join is True and claims.identity != "benchmark-runner"
+
+
+def test_connect_mints_a_runner_token_for_that_room_only_and_echoes(server):
+    sfu = FakeSfu()
+
+    async def scenario():
+        rooms = LiveKitRooms(server.ws_url, KEY, SECRET, room_factory=sfu.room)
+        async with serving(EchoAgent({"livekit": rooms})) as url, aiohttp.ClientSession() as http:
+            status, body = await call(http, "POST", f"{url}/connect", json={"platform": "livekit"})
+            assert status == 200, body
+            [echo_room] = sfu.made
+
+            # The runner's side, on the same scripted SFU, with the token it was given: one ping, one pong.
+            pongs: asyncio.Queue[bytes] = asyncio.Queue()
+            client = LiveKitClient(room_factory=sfu.room)
+            await asyncio.wait_for(
+                client.connect(body["livekit"], lambda data, t4: pongs.put_nowait(data), lambda *w: None), 5
+            )
+            sent_ms = time.time() * 1000
+            client.send(encode_ping(5, sent_ms, "run-livekit"))
+            data = await asyncio.wait_for(pongs.get(), 5)
+            runner_identity = sfu.made[1].identity
+            await client.close()
+
+            disconnects_before = echo_room.disconnects
+            status, closed = await call(http, "POST", f"{url}/disconnect", json={"room_id": body["room_id"]})
+            assert status == 200 and closed["messages_echoed"] == 1
+        return body, echo_room, data, sent_ms, runner_identity, disconnects_before
+
+    body, echo_room, data, sent_ms, runner_identity, disconnects_before = run(scenario())
+
+    creds = body["livekit"]
+    assert isinstance(body["room_id"], str) and body["room_id"]
+    assert creds.keys() >= {"server_url", "room_name", "token", "expires_at", "echo_identity"}
+    assert creds["server_url"] == server.ws_url
+    assert creds["echo_identity"] == "echo-agent"
+
+    claims = api.TokenVerifier(KEY, SECRET).verify(creds["token"])
+    assert claims.identity == "benchmark-runner" == runner_identity
+    assert claims.video.room == creds["room_name"]
+    assert claims.video.room_join is True and claims.video.can_publish_data is True
+    assert claims.video.can_publish is False and claims.video.can_subscribe is True
+    assert not (claims.video.room_create or claims.video.room_admin or claims.video.room_list)
+    registered = raw_claims(creds["token"])
+    assert abs(registered["exp"] - registered["nbf"] - 600) <= 2
+    assert abs(creds["expires_at"] - registered["exp"]) <= 2
+
+    # The echo joined that room, as echo-agent, with a token for that room only.
+    assert echo_room.url == server.ws_url
+    assert echo_room.identity == "echo-agent" and echo_room.name is None  # left since
+    assert echo_room.options.auto_subscribe is False
+    assert disconnects_before == 0 and echo_room.disconnects == 1
+
+    pong = PONG_DECODER.decode(data)
+    assert pong.seq == 5 and pong.client_timestamp == sent_ms and pong.message_count == 1
+    assert pong.t2_ns is not None and pong.t3_ns is not None and pong.t2_ns <= pong.t3_ns
+
+
+def test_the_echo_token_is_for_the_session_room_only(server):
+    """The echo's own token: read back from what the scripted SFU was handed."""
+    sfu = FakeSfu()
+    handed: list[str] = []
+
+    def factory():
+        room = sfu.room()
+        connect = room.connect
+
+        async def recording_connect(url, token, options=None):
+            handed.append(token)
+            await connect(url, token, options)
+
+        room.connect = recording_connect
+        return room
+
+    async def scenario():
+        rooms = LiveKitRooms(server.ws_url, KEY, SECRET, room_factory=factory)
+        async with serving(EchoAgent({"livekit": rooms})) as url, aiohttp.ClientSession() as http:
+            _, first = await call(http, "POST", f"{url}/connect", json={"platform": "livekit"})
+            _, second = await call(http, "POST", f"{url}/connect", json={"platform": "livekit"})
+        return first, second
+
+    first, second = run(scenario())
+    assert first["livekit"]["room_name"] != second["livekit"]["room_name"]
+    for token, body in zip(handed, (first, second)):
+        claims = api.TokenVerifier(KEY, SECRET).verify(token)
+        assert claims.identity == "echo-agent"
+        assert claims.video.room == body["livekit"]["room_name"] and claims.video.room_join is True
+        assert not (claims.video.room_create or claims.video.room_admin or claims.video.room_list)
+        assert abs(raw_claims(token)["exp"] - raw_claims(body["livekit"]["token"])["exp"]) <= 2
+    # The agent stopping leaves every room.
+    assert [room.disconnects for room in sfu.made] == [1, 1]
+
+
+def test_a_wrong_secret_fails_at_start_naming_the_variables(server):
+    async def scenario():
+        with pytest.raises(CredentialError) as raised:
+            await LiveKitRooms(server.ws_url, KEY, WRONG_SECRET, room_factory=FakeSfu().room).start()
+        message = str(raised.value)
+        with pytest.raises(CredentialError):
+            async with serving(EchoAgent({"livekit": LiveKitRooms(server.ws_url, KEY, WRONG_SECRET)})):
+                pass
+        return message
+
+    message = run(scenario())
+    assert "LIVEKIT_API_KEY" in message and "LIVEKIT_API_SECRET" in message
+    assert WRONG_SECRET not in message
+    assert len(server.tokens) == 2
+
+
+def test_a_bad_scheme_is_refused_naming_livekit_url():
+    with pytest.raises(CredentialError, match="LIVEKIT_URL"):
+        LiveKitRooms("ftp://livekit.example", KEY, SECRET)
+
+
+# -- the echo-agent command -------------------------------------------------
+
+
+def agent_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_"))}
+    env.update(extra)
+    return env
+
+
+def run_agent(tmp_path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "--platform", "livekit", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=tmp_path,  # no .env of the checkout
+    )
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_cli_without_livekit_url_exits_2_naming_it(tmp_path):
+    line = one_line(run_agent(tmp_path, agent_env(LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)))
+    assert "LIVEKIT_URL" in line and SECRET not in line
+
+
+def test_cli_with_a_bad_scheme_exits_2(tmp_path):
+    env = agent_env(LIVEKIT_URL="livekit.example:7880", LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)
+    line = one_line(run_agent(tmp_path, env))
+    assert "LIVEKIT_URL" in line and "wss://" in line
+
+
+def test_cli_with_a_wrong_secret_exits_2_and_never_prints_it(tmp_path, server):
+    env = agent_env(LIVEKIT_URL=server.ws_url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=WRONG_SECRET)
+    proc = run_agent(tmp_path, env)
+    line = one_line(proc)
+    assert "LIVEKIT_API_SECRET" in line
+    assert WRONG_SECRET not in proc.stdout + proc.stderr
+    [probe] = server.tokens
+    assert probe not in proc.stdout + proc.stderr
+
+
+def test_cli_with_an_unreachable_server_exits_2_naming_livekit_url(tmp_path):
+    with ValidateStub() as gone:
+        url = gone.ws_url  # a port that was just ours and is now closed
+    env = agent_env(LIVEKIT_URL=url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)
+    line = one_line(run_agent(tmp_path, env))
+    assert "LIVEKIT_URL" in line and SECRET not in line
