@@ -88,9 +88,10 @@ def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
     import uvloop
 
+    port = DEFAULT_PORTS[platform] if port is None else port
     try:
         rooms = rooms_for(platform, host, dict(os.environ))
-        uvloop.run(serve(rooms, host, DEFAULT_PORTS[platform] if port is None else port))
+        uvloop.run(serve(rooms, host, port))
     except CredentialError as exc:
         raise _BadConfig(str(exc)) from None
     except OSError as exc:

@@ -53,10 +53,9 @@ class DailyRooms:
             await self.stop()
             if exc.status in (401, 403):
                 raise CredentialError(f"DAILY_API_KEY was refused by {self.api_url}: {exc}") from None
+            if exc.status == 0:
+                raise CredentialError(f"cannot reach DAILY_API_URL {self.api_url}: {exc}") from None
             raise CredentialError(f"DAILY_API_URL {self.api_url} did not answer as Daily's API does: {exc}") from None
-        except aiohttp.ClientError as exc:
-            await self.stop()
-            raise CredentialError(f"cannot reach DAILY_API_URL {self.api_url}: {exc}") from None
 
     async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room:
         from transports.daily import DailyEcho  # the SDK loads only in agents that serve Daily
@@ -75,7 +74,7 @@ class DailyRooms:
         """Best effort: Daily deletes an expired room anyway."""
         try:
             await self._call("DELETE", f"/rooms/{name}")
-        except (aiohttp.ClientError, DailyApiError) as exc:
+        except DailyApiError as exc:
             log.warning("could not delete Daily room %s: %s", name, exc)
 
     async def stop(self) -> None:
@@ -86,14 +85,18 @@ class DailyRooms:
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         if self._http is None:
             raise DailyApiError("the Daily API client is not started", status=0)
-        async with self._http.request(method, self.api_url + path, **kwargs) as resp:
-            try:
-                body = await resp.json(content_type=None)
-            except ValueError:
-                body = None
-            if resp.status // 100 != 2 or not isinstance(body, dict):
-                raise DailyApiError(_describe(resp.status, body), status=resp.status)
-            return body
+        try:
+            async with self._http.request(method, self.api_url + path, **kwargs) as resp:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DailyApiError(f"no answer: {exc or type(exc).__name__}", status=0) from None
+        if status // 100 != 2 or not isinstance(body, dict):
+            raise DailyApiError(_describe(status, body), status=status)
+        return body
 
 
 def _describe(status: int, body: Any) -> str:

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
@@ -48,8 +49,11 @@ _LEAVE_TIMEOUT_S = 5.0
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.decode
 
+#: How long the echo waits for its own join; /connect must answer, not hang.
+ECHO_JOIN_TIMEOUT_S = 30.0
+
 _init_lock = threading.Lock()
-_initialised: set[int] = set()
+_initialised: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _real_sdk() -> Any:
@@ -61,9 +65,9 @@ def _real_sdk() -> Any:
 def init_sdk(sdk: Any) -> None:
     """``Daily.init()`` once per process and SDK, as daily-python requires before any CallClient."""
     with _init_lock:
-        if id(sdk) not in _initialised:
+        if sdk not in _initialised:
             sdk.Daily.init()
-            _initialised.add(id(sdk))
+            _initialised.add(sdk)
 
 
 def _as_bytes(message: Any) -> bytes:
@@ -232,10 +236,14 @@ class DailyEcho:
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
         call = self._call = _Call(self._sdk, _echo_events(self._sdk.EventHandler, self, handler), ECHO_USER_NAME)
         try:
-            await call.join(self._room_url, self._token)
-        except TransportError as exc:
+            await asyncio.wait_for(call.join(self._room_url, self._token), ECHO_JOIN_TIMEOUT_S)
+        except (TransportError, TimeoutError) as exc:
             await self.close()
-            raise TransportError(f"echo could not join Daily room {self._room_url}: {exc}") from None
+            why = exc if isinstance(exc, TransportError) else f"no answer within {ECHO_JOIN_TIMEOUT_S:g} s"
+            raise TransportError(f"echo could not join Daily room {self._room_url}: {why}") from None
+        except BaseException:  # cancelled: still leave nothing behind
+            await self.close()
+            raise
         return {"room_url": self._room_url}
 
     def reply(self, pong: bytes, to: str) -> None:

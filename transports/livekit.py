@@ -35,6 +35,9 @@ ECHO_IDENTITY = "echo-agent"
 
 RoomFactory = Callable[[], Any]
 
+#: How long the echo waits for its own join; /connect must answer, not hang.
+ECHO_JOIN_TIMEOUT_S = 30.0
+
 
 def _options() -> rtc.RoomOptions:
     return rtc.RoomOptions(auto_subscribe=False)  # data only: never pull media
@@ -174,9 +177,14 @@ class LiveKitEcho:
 
         room.on("data_received", on_data)
         try:
-            await room.connect(self._url, self._token, _options())
+            await asyncio.wait_for(room.connect(self._url, self._token, _options()), ECHO_JOIN_TIMEOUT_S)
+        except TimeoutError:
+            await self.close()
+            raise TransportError(
+                f"echo could not join LiveKit at {self._url}: no answer within {ECHO_JOIN_TIMEOUT_S:g} s"
+            ) from None
         except Exception as exc:
-            self._room = None
+            await self.close()
             raise TransportError(f"echo could not join LiveKit at {self._url}: {_reason(exc)}") from None
         self._publisher = _Publisher(room.local_participant, lambda why: log.warning("pong not sent: %s", why))
         return {"server_url": self._url}
