@@ -11,6 +11,7 @@ client's ``Point`` objects: about 1 µs a line against ~15 µs (perf/sink.py).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -91,10 +92,10 @@ def summary_line(info: SeriesInfo, statistics: dict[str, Any], end_time_ns: int)
     """The ``run_summary`` line: ints get the ``i`` suffix; None, booleans and non-finite values are left out."""
     fields = []
     for key, value in statistics.items():
-        if isinstance(value, bool) or value is None:
+        if isinstance(value, bool | np.bool_) or value is None:
             continue
-        if isinstance(value, int):
-            fields.append(b"%s=%di" % (key.encode(), value))
-        elif isinstance(value, float) and math.isfinite(value):
-            fields.append(b"%s=%r" % (key.encode(), value))
+        if isinstance(value, numbers.Integral):
+            fields.append(b"%s=%di" % (key.encode(), int(value)))
+        elif isinstance(value, numbers.Real) and math.isfinite(value):
+            fields.append(b"%s=%r" % (key.encode(), float(value)))  # float(): numpy 2 scalars repr as np.float64(…)
     return SUMMARY_MEASUREMENT + tag_set(info) + b" " + b",".join(fields) + b" %d" % end_time_ns
