@@ -18,6 +18,7 @@ from dotenv import load_dotenv
 import transports
 from agent.embedded import EmbeddedAgent
 from bench_cli.progress import ProgressBar
+from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
 from engine import results
 from engine.errors import BenchError
@@ -134,6 +135,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
+@influx_options
 @click.version_option(engine_version(), prog_name="benchmark-runner")
 def cli(
     platform_,
@@ -150,8 +152,12 @@ def cli(
     clock_mode,
     busy_poll_us,
     connect_timeout,
+    **influx,
 ) -> int:
-    """Measure data-channel round-trip latency to an echo agent."""
+    """Measure data-channel round-trip latency to an echo agent.
+
+    `benchmark-runner flush-spool --help`: replay points a sink could not write.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -175,6 +181,7 @@ def cli(
         busy_poll_us=busy_poll_us,
     )
     check_settings(settings)
+    sink = sink_config(influx)
     if connect_timeout <= 0:
         raise BenchError(f"--connect-timeout must be positive, got {connect_timeout:g}")
     if output is not None:
@@ -195,6 +202,7 @@ def cli(
             connect_timeout_s=connect_timeout,
             progress=bar.update,
             log_level=logging.INFO if verbose else logging.WARNING,
+            sink=sink,
         )
 
     for result in outcome.per_platform.values():
@@ -204,6 +212,8 @@ def cli(
     if output is not None:
         results.write_json(output, outcome.output)
         click.echo(f"results written to {output}")
+    for line in report_lines(outcome.sink):
+        click.echo(line, err=True)
     if outcome.interrupted:
         click.echo("interrupted: partial results kept", err=True)
         return EXIT_INTERRUPTED
@@ -214,11 +224,41 @@ def cli(
     return 0
 
 
+@click.command("flush-spool", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@influx_options
+def flush_spool_cli(**influx) -> int:
+    """Send the points a run's sink spooled to the server; each file is deleted once all of it is accepted.
+
+    Exit 0 when no spool file is left, 1 when the server refused some (they stay), 2 on bad input.
+    """
+    from engine.sinks.client import flush_spool  # lazily: it loads influxdb3-python and pyarrow
+
+    config = sink_config(influx)
+    if config is None:
+        raise BenchError("--influxdb-url (or INFLUXDB_URL) is required to replay a spool")
+    report = flush_spool(config, lambda line: click.echo(f"flush-spool: {line}"))
+    click.echo(
+        f"flush-spool: {report['points']} points replayed from {report['replayed']} of {report['files']} "
+        f"spool files in {config.spool_dir}; {len(report['left'])} left"
+    )
+    return 1 if report["left"] else 0
+
+
 def main() -> None:
-    """Console entry: .env first (it only fills what the environment lacks), then one-line errors."""
+    """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
+
+    ``benchmark-runner flush-spool ...`` is dispatched here rather than by a click group, so the
+    run's own flags (the seed's contract) parse exactly as they always did.
+    """
     load_dotenv(Path.cwd() / ".env", override=False)
+    args = sys.argv[1:]
+    command, args = (flush_spool_cli, args[1:]) if args[:1] == ["flush-spool"] else (cli, args)
     try:
-        code = cli.main(standalone_mode=False)
+        code = command.main(
+            args=args,
+            prog_name=f"benchmark-runner{' flush-spool' if command is flush_spool_cli else ''}",
+            standalone_mode=False,
+        )
     except BenchError as exc:
         click.echo(f"benchmark-runner: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

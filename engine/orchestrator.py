@@ -4,6 +4,10 @@ pyperf's rule: the parent supervises, the worker measures. A worker that
 dies is reported with its exit code and what it sent so far is kept; one
 that hangs past its deadline is killed; Ctrl-C stops every worker with
 SIGTERM, which makes it flush and say Done before exiting.
+
+With a sink, each Samples frame is also offered to it as it arrives; the
+sink's own thread does the writing, so this (pipe-reading) thread only
+enqueues (DESIGN.md: no database I/O on the thread that reads the pipes).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import Any
 
 from engine.aggregator import PlatformRun
+from engine.sinks import SeriesInfo, SinkConfig, disabled_report
 from engine.worker import WorkerSpec, worker_main
-from ipc.frames import Event
+from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
 
 log = logging.getLogger(__name__)
@@ -32,14 +38,28 @@ Progress = Callable[[dict[str, PlatformRun]], None]
 class Orchestrator:
     """Runs a set of ``WorkerSpec`` concurrently and gathers a ``PlatformRun`` for each."""
 
-    def __init__(self, specs: list[WorkerSpec], progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[WorkerSpec],
+        progress: Progress | None = None,
+        sink: SinkConfig | None = None,
+        series: dict[str, SeriesInfo] | None = None,
+        verbose: bool = False,
+    ) -> None:
         self._specs = specs
         self._progress = progress or (lambda runs: None)
         self.runs = {spec.platform: PlatformRun(spec.platform) for spec in specs}
         self.interrupted = False
         self._procs: dict[Connection, tuple[multiprocessing.Process, PlatformRun]] = {}
+        self._sink_plan = (sink, series or {}, verbose) if sink else None
+        self._sink = None
 
     def run(self) -> dict[str, PlatformRun]:
+        if self._sink_plan:
+            from engine.sinks.writer import InfluxSink  # lazily: it loads influxdb3-python and pyarrow
+
+            config, series, verbose = self._sink_plan
+            self._sink = InfluxSink(config, self._specs[0].run_id, series, verbose)
         ctx = multiprocessing.get_context("spawn")
         for spec in self._specs:
             reader, writer = ctx.Pipe(duplex=False)
@@ -82,7 +102,14 @@ class Orchestrator:
             if frame is None:
                 self._reap(conn)
             else:
-                self._procs[conn][1].add(frame)
+                run = self._procs[conn][1]
+                run.add(frame)
+                if self._sink is not None and isinstance(frame, Samples) and run.hello is not None:
+                    self._sink.offer(run.platform, run.hello, frame)
+
+    def close_sink(self, statistics: dict[str, dict[str, Any]], end_time: float) -> dict[str, Any]:
+        """Write the run summaries and drain the sink; what became of every point, for ``metadata.sink``."""
+        return self._sink.close(statistics, end_time) if self._sink is not None else disabled_report()
 
     def _reap(self, conn: Connection) -> None:
         proc, run = self._procs.pop(conn)

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from engine import agent_client, results
-from engine.clock import choose_mode
+from engine.clock import ClockMode, choose_mode
 from engine.compare import compare
 from engine.errors import BenchError
 from engine.orchestrator import Orchestrator, Progress
 from engine.results import PlatformContext, RunSettings
+from engine.sinks import SeriesInfo, SinkConfig
 from engine.worker import WorkerSpec
 
 
@@ -33,6 +34,7 @@ class RunOutcome:
     per_platform: dict[str, dict[str, Any]]
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
+    sink: dict[str, Any] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -57,6 +59,7 @@ def run_benchmark(
     connect_timeout_s: float = 30.0,
     progress: Progress | None = None,
     log_level: int = logging.WARNING,
+    sink: SinkConfig | None = None,
 ) -> RunOutcome:
     """Measure every platform at once, one worker each; returns the seed-shaped result."""
     contexts: dict[str, PlatformContext] = {}
@@ -86,8 +89,12 @@ def run_benchmark(
                     log_level=log_level,
                 )
             )
+        series = {
+            p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
+            for p, c in contexts.items()
+        }
+        orchestrator = Orchestrator(specs, progress, sink, series, verbose=log_level <= logging.INFO)
         start_time = time.time()
-        orchestrator = Orchestrator(specs, progress)
         runs = orchestrator.run()
         end_time = time.time()
     finally:
@@ -95,6 +102,9 @@ def run_benchmark(
             asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
+    sink_report = orchestrator.close_sink({p: r["statistics"] for p, r in per_platform.items()}, end_time)
+    for result in per_platform.values():
+        result["metadata"]["sink"] = sink_report
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
     if len(platforms) == 1:
         output = per_platform[platforms[0]]
@@ -105,7 +115,7 @@ def run_benchmark(
             "results": per_platform,
             "comparison": compare(rtts, {p: per_platform[p]["statistics"] for p in platforms}),
         }
-    return RunOutcome(output, per_platform, orchestrator.interrupted, errors)
+    return RunOutcome(output, per_platform, orchestrator.interrupted, errors, sink_report)
 
 
 def check_settings(settings: RunSettings) -> None:

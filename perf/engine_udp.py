@@ -17,6 +17,7 @@ import numpy as np
 from engine.protocol import encode_ping
 from engine.results import RunSettings
 from engine.runner import new_run_id, run_benchmark
+from engine.sinks import SinkConfig
 from perf import PerfError
 
 TIMEOUT_MS = 1000.0
@@ -31,7 +32,14 @@ def _us(ms: float | None) -> float | None:
     return None if ms is None else ms * 1e3
 
 
-def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float, busy_poll_us: int = 0) -> dict[str, Any]:
+def run(
+    agent_url: str,
+    iterations: int,
+    warmup: int,
+    cooldown_ms: float,
+    busy_poll_us: int = 0,
+    sink: SinkConfig | None = None,
+) -> dict[str, Any]:
     settings = RunSettings(
         busy_poll_us=busy_poll_us,
         run_id=new_run_id(),
@@ -43,7 +51,9 @@ def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float, busy_p
         location_id="perf",
         clock_mode="auto",
     )
-    outcome = run_benchmark(["udp"], {"udp": agent_url}, settings, connect_timeout_s=15.0, log_level=logging.WARNING)
+    outcome = run_benchmark(
+        ["udp"], {"udp": agent_url}, settings, connect_timeout_s=15.0, log_level=logging.WARNING, sink=sink
+    )
     if outcome.errors or outcome.interrupted:
         raise PerfError(f"engine run failed: {'; '.join(outcome.errors) or 'interrupted'}")
     result = outcome.per_platform["udp"]
@@ -70,4 +80,5 @@ def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float, busy_p
         "lost": s["failed_messages"],
         "late": s["late_messages"],
         "warnings": result["metadata"]["warnings"],
+        "sink": result["metadata"]["sink"],
     }

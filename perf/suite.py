@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.embedded import EmbeddedAgent
-from perf import PerfError, engine_udp, pyref, sockperf
+from perf import PerfError, engine_udp, pyref, sink, sockperf
 
 #: Rows in the order they run within a round.
-ROWS = ("sockperf", "engine", "engine_poll", "python")
+ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python", "sink_throughput")
 #: The engine_poll row's --busy-poll-us: like sockperf's client, it does not sleep while a pong is due.
 BUSY_POLL_US = 1000
 
@@ -133,7 +133,7 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
     try:
         if echo_cpus:
             os.sched_setaffinity(0, echo_cpus)  # the embedded agent inherits this at spawn
-        with EmbeddedAgent("webrtc") as agent_url:
+        with EmbeddedAgent("webrtc") as agent_url, sink.victoria_metrics() as vm_url:
             if client_cpus:
                 os.sched_setaffinity(0, client_cpus)  # sockperf client, engine worker, python client
             for i in range(1, cfg.rounds + 1):
@@ -142,6 +142,11 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
+                say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on, then sink throughput")
+                row["engine_sink"] = sink.engine_with_sink(
+                    agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
+                )
+                row["sink_throughput"] = sink.throughput(vm_url, 20 * cfg.iterations)
                 say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
                 row["engine_poll"] = engine_udp.run(
                     agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US

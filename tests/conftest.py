@@ -9,26 +9,32 @@ from pathlib import Path
 
 import pytest
 
+from tests import victoria as vm
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+CLI = [sys.executable, "-m", "bench_cli"]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without a developer's benchmark, INFLUXDB_* or spool settings, plus ``env``."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}
+        and not k.startswith(("INFLUXDB_", "RTC_BENCH_"))
+    }
+    clean.update(env or {})
+    return clean
 
 
 def run_cli(
     *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``benchmark-runner ARGS`` in a fresh process; never inherits a developer's .env or INFLUXDB_* settings."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}
-    }
-    clean.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bench_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=clean,
-        cwd=cwd or ROOT,
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(env), cwd=cwd or ROOT
     )
 
 
@@ -36,3 +42,10 @@ def run_cli(
 def cli(tmp_path):
     """Runs the CLI in an empty folder, so no .env of the checkout leaks in."""
     return lambda *args, **kw: run_cli(*args, cwd=kw.pop("cwd", tmp_path), **kw)
+
+
+@pytest.fixture
+def victoria(tmp_path):
+    """A real VictoriaMetrics server on 127.0.0.1 (skips, or fails in CI, when it is not installed)."""
+    with vm.running(tmp_path) as server:
+        yield server

@@ -1,0 +1,126 @@
+"""A real VictoriaMetrics server on 127.0.0.1 for the sink tests, and reading points back from it.
+
+VictoriaMetrics takes InfluxDB line protocol at ``/api/v2/write`` and stores
+each field as a series ``{measurement}_{field}`` with the tags as labels, in
+ms. ``-search.latencyOffset=0`` plus ``/internal/force_flush`` make
+just-written points readable; reads still poll briefly (bounded) because
+the flush finishes a moment after the call returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BINARY = "victoria-metrics"
+INSTALL_HINT = "install it with `apt-get install victoria-metrics` (Debian/Ubuntu), as .ci/run does"
+START_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_binary() -> str:
+    """The binary, or a skip saying how to get it; in CI (CI=true) its absence fails instead."""
+    path = shutil.which(BINARY)
+    if path is None:
+        message = f"{BINARY} not found: {INSTALL_HINT}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class VictoriaMetrics:
+    """One server process over one data folder; stop and start again keep the data."""
+
+    def __init__(self, binary: str, data: Path, log: Path) -> None:
+        self.binary, self.data, self.log = binary, data, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    f"-storageDataPath={self.data}",
+                    f"-httpListenAddr=127.0.0.1:{self.port}",
+                    "-search.latencyOffset=0",
+                    "-retentionPeriod=100y",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"victoria-metrics exited with {self.proc.returncode}; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"victoria-metrics did not answer /health within {START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): it flushes what it acknowledged, as a server that goes away cleanly does."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def export(self, match: str) -> dict[str, list[dict]]:
+        """``{series name: [{"labels", "values", "timestamps"}, ...]}`` for a series selector, after a flush."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
+        body = urllib.parse.urlencode({"match[]": match}).encode()
+        with urllib.request.urlopen(f"{self.url}/api/v1/export", data=body, timeout=10) as r:
+            out: dict[str, list[dict]] = defaultdict(list)
+            for line in r.read().splitlines():
+                row = json.loads(line)
+                labels = dict(row["metric"])
+                out[labels.pop("__name__")].append(
+                    {"labels": labels, "values": row["values"], "timestamps": row["timestamps"]}
+                )
+            return dict(out)
+
+    def wait_for(self, match: str, name: str, count: int, timeout_s: float = 10.0) -> dict[str, list[dict]]:
+        """Export until series ``name`` holds at least ``count`` points (bounded), then return it all."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            series = self.export(match)
+            if sum(len(s["values"]) for s in series.get(name, [])) >= count or time.monotonic() > deadline:
+                return series
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(folder: Path) -> Iterator[VictoriaMetrics]:
+    """A fresh server on a free port; stopped (killed if need be) whatever happens inside."""
+    vm = VictoriaMetrics(find_binary(), folder / "vm-data", folder / "vm.log")
+    try:
+        vm.start()
+        yield vm
+    finally:
+        vm.stop()
