@@ -32,7 +32,7 @@ class EmbeddedAgent:
             text=True,
             start_new_session=True,
         )
-        line = _readline_within(self._proc, START_TIMEOUT_S)
+        line = readline_within(self._proc, START_TIMEOUT_S)
         if not line.startswith(READY_PREFIX):
             self._stop()
             self._stderr.seek(0)
@@ -56,7 +56,7 @@ class EmbeddedAgent:
             proc.communicate()
 
 
-def _readline_within(proc: subprocess.Popen[str], timeout: float) -> str:
+def readline_within(proc: subprocess.Popen[str], timeout: float) -> str:
     """First stdout line, or '' if none comes in time (a thread, since pipes have no timeout)."""
     result: list[str] = []
     reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)

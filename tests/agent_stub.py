@@ -7,13 +7,13 @@ malformed replies, non-JSON health, hanging), which the real agent never does.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 
 from aiohttp import web
 
 from engine.protocol import ENCODER, PING_DECODER, Pong
+from tests.threaded_app import ThreadedApp
 
 Reply = Callable[[bytes, int], list[bytes]]
 
@@ -65,21 +65,21 @@ class _Udp(asyncio.DatagramProtocol):
             self.transport.sendto(out, addr)
 
 
-class StubAgent:
-    """Runs in a thread with its own loop; ``url`` is ready once the context is entered."""
+class StubAgent(ThreadedApp):
+    """``with StubAgent() as agent:`` serves on 127.0.0.1; ``agent.url`` is its base URL."""
 
     def __init__(self, reply: Reply = modern, health: web.Response | None = None, connect_delay_s: float = 0.0) -> None:
+        super().__init__()
         self.reply = reply
         self.health_response = health
         self.connect_delay_s = connect_delay_s
         self.connect_body: dict | None = None  # what /connect answers instead of UDP credentials
-        self.url = ""
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    async def _start(self) -> None:
-        self._udp, _ = await self._loop.create_datagram_endpoint(lambda: _Udp(self.reply), local_addr=("127.0.0.1", 0))
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.add_routes(
             [
@@ -89,11 +89,15 @@ class StubAgent:
                 web.post("/answer", self._ok),
             ]
         )
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return app
+
+    async def start(self) -> None:
+        self._udp, _ = await self.loop.create_datagram_endpoint(lambda: _Udp(self.reply), local_addr=("127.0.0.1", 0))
+        await super().start()
+
+    async def stop(self) -> None:
+        self._udp.close()
+        await super().stop()
 
     async def _health(self, request):
         return self.health_response or web.json_response({"status": "healthy"})
@@ -107,17 +111,3 @@ class StubAgent:
 
     async def _ok(self, request):
         return web.json_response({"status": "ok"})
-
-    def __enter__(self) -> StubAgent:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        async def stop():
-            self._udp.close()
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.threaded_app import ThreadedApp
 
 BASE_PATH = "/v1"
 
@@ -33,10 +34,11 @@ class Recorded:
     at: float = field(default_factory=time.time)
 
 
-class DailyApiStub:
+class DailyApiStub(ThreadedApp):
     """``with DailyApiStub(key) as daily:`` then point ``DailyRooms`` at ``daily.url``."""
 
     def __init__(self, api_key: str = "test-daily-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.rooms: dict[str, dict[str, Any]] = {}
@@ -44,10 +46,11 @@ class DailyApiStub:
         self.create_status: int | None = None
         self.create_info = "the stand-in was told to fail"
         self.delay_s = 0.0
-        self.url = ""
         self._names = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="daily-api-stub", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{BASE_PATH}"
 
     # -- what a test reads -------------------------------------------------
 
@@ -122,7 +125,7 @@ class DailyApiStub:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def _start(self) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._record_and_authorize])
         app.add_routes(
             [
@@ -131,18 +134,4 @@ class DailyApiStub:
                 web.delete(BASE_PATH + "/rooms/{name}", self._delete),
             ]
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}{BASE_PATH}"
-
-    def __enter__(self) -> DailyApiStub:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+        return app

@@ -4,30 +4,27 @@ REST API, and the scripted daily-python (``FakeDaily``) in place of the SDK."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import subprocess
 import sys
-import threading
 import time
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 import agent.app
 from agent.app import EchoAgent
 from agent.cli import READY_PREFIX
 from agent.daily_rooms import DailyRooms
+from agent.embedded import readline_within
 from agent.rooms import CredentialError
 from engine.protocol import PONG_DECODER, encode_ping
+from tests.agent_http import agent_env, call, run, run_agent, serving
 from tests.daily_api_stub import DailyApiStub
 from tests.fake_daily import FakeDaily
 from transports.daily import DailyClient
 
 KEY = "test-daily-key-0123456789"
 WRONG_KEY = "wrong-daily-key-SECRET-987"
-BOUND_S = 15.0
 
 # transports.daily remembers which SDK objects it has initialised by id(); a collected FakeDaily's id
 # can be reused by the next one, which would then never see Daily.init(). Keep every fake alive.
@@ -53,29 +50,6 @@ def make_fake():
     yield make
     for fake in made:
         fake.shutdown()
-
-
-def run(coro):
-    """Every scenario bounded as a whole."""
-    return asyncio.run(asyncio.wait_for(coro, BOUND_S))
-
-
-@contextlib.asynccontextmanager
-async def serving(echo_agent: EchoAgent):
-    """The agent's aiohttp app on 127.0.0.1 (free port), as ``echo-agent`` serves it; yields its URL."""
-    runner = web.AppRunner(echo_agent.app(), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tuple[int, object]:
-    async with http.request(method, url, **kw) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body
 
 
 async def until(predicate, timeout: float = 5.0) -> None:
@@ -297,34 +271,8 @@ def test_an_unreachable_api_url_fails_at_start_naming_it():
 # -- the echo-agent command -------------------------------------------------
 
 
-def agent_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_"))}
-    env.update(extra)
-    return env
-
-
-def run_agent(tmp_path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", "--platform", "daily", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        cwd=tmp_path,  # no .env of the checkout
-    )
-
-
-def readline_within(proc: subprocess.Popen[str], timeout: float) -> str:
-    """First stdout line, or '' if none comes in time."""
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return got[0] if got else ""
-
-
 def test_cli_without_key_exits_2_naming_it(tmp_path):
-    proc = run_agent(tmp_path, agent_env())
+    proc = run_agent(tmp_path, "daily", agent_env())
     assert proc.returncode == 2, proc
     assert proc.stdout == ""
     [line] = proc.stderr.strip().splitlines()
@@ -332,7 +280,7 @@ def test_cli_without_key_exits_2_naming_it(tmp_path):
 
 
 def test_cli_with_a_refused_key_exits_2_and_never_prints_it(tmp_path, daily_api):
-    proc = run_agent(tmp_path, agent_env(DAILY_API_KEY=WRONG_KEY, DAILY_API_URL=daily_api.url))
+    proc = run_agent(tmp_path, "daily", agent_env(DAILY_API_KEY=WRONG_KEY, DAILY_API_URL=daily_api.url))
     assert proc.returncode == 2, proc
     [line] = proc.stderr.strip().splitlines()
     assert "DAILY_API_KEY" in line

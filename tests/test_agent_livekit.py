@@ -4,11 +4,7 @@ a stand-in of the server's /rtc/validate, and the scripted SFU (``FakeSfu``) in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import subprocess
-import sys
-import threading
 import time
 
 import aiohttp
@@ -21,25 +17,24 @@ from agent.app import EchoAgent
 from agent.livekit_rooms import LiveKitRooms
 from agent.rooms import CredentialError
 from engine.protocol import PONG_DECODER, encode_ping
+from tests.agent_http import agent_env, call, run, run_agent, serving
 from tests.fake_livekit import FakeSfu
+from tests.threaded_app import ThreadedApp
 from transports.livekit import LiveKitClient
 
 KEY = "APItestkey01"
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"  # >= 32 bytes: no short-key warning from pyjwt
 WRONG_SECRET = "wrong-secret-SECRET-0123456789abcdef0123456789"
-BOUND_S = 15.0
 
 
-class ValidateStub:
+class ValidateStub(ThreadedApp):
     """LiveKit's ``GET /rtc/validate?access_token=…`` on 127.0.0.1: 200 for a token signed with
-    (key, secret), 401 otherwise, as the server answers. Own thread and loop; records each token."""
+    (key, secret), 401 otherwise, as the server answers. Records each token."""
 
     def __init__(self, key: str = KEY, secret: str = SECRET) -> None:
+        super().__init__()
         self.verifier = api.TokenVerifier(key, secret)
         self.tokens: list[str] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="livekit-validate-stub", daemon=True)
 
     @property
     def ws_url(self) -> str:
@@ -54,51 +49,16 @@ class ValidateStub:
             return web.Response(status=401, text="invalid token")
         return web.Response(text="success")
 
-    async def _start(self) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.add_routes([web.get("/rtc/validate", self._validate)])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-
-    def __enter__(self) -> ValidateStub:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+        return app
 
 
 @pytest.fixture
 def server():
     with ValidateStub() as stub:
         yield stub
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, BOUND_S))
-
-
-@contextlib.asynccontextmanager
-async def serving(echo_agent: EchoAgent):
-    runner = web.AppRunner(echo_agent.app(), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tuple[int, object]:
-    async with http.request(method, url, **kw) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body
 
 
 def raw_claims(token: str) -> dict:
@@ -234,23 +194,6 @@ def test_a_bad_scheme_is_refused_naming_livekit_url():
 # -- the echo-agent command -------------------------------------------------
 
 
-def agent_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_"))}
-    env.update(extra)
-    return env
-
-
-def run_agent(tmp_path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", "--platform", "livekit", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        cwd=tmp_path,  # no .env of the checkout
-    )
-
-
 def one_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 2, proc
     lines = proc.stderr.strip().splitlines()
@@ -259,19 +202,19 @@ def one_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_cli_without_livekit_url_exits_2_naming_it(tmp_path):
-    line = one_line(run_agent(tmp_path, agent_env(LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)))
+    line = one_line(run_agent(tmp_path, "livekit", agent_env(LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)))
     assert "LIVEKIT_URL" in line and SECRET not in line
 
 
 def test_cli_with_a_bad_scheme_exits_2(tmp_path):
     env = agent_env(LIVEKIT_URL="livekit.example:7880", LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)
-    line = one_line(run_agent(tmp_path, env))
+    line = one_line(run_agent(tmp_path, "livekit", env))
     assert "LIVEKIT_URL" in line and "wss://" in line
 
 
 def test_cli_with_a_wrong_secret_exits_2_and_never_prints_it(tmp_path, server):
     env = agent_env(LIVEKIT_URL=server.ws_url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=WRONG_SECRET)
-    proc = run_agent(tmp_path, env)
+    proc = run_agent(tmp_path, "livekit", env)
     line = one_line(proc)
     assert "LIVEKIT_API_SECRET" in line
     assert WRONG_SECRET not in proc.stdout + proc.stderr
@@ -283,5 +226,5 @@ def test_cli_with_an_unreachable_server_exits_2_naming_livekit_url(tmp_path):
     with ValidateStub() as gone:
         url = gone.ws_url  # a port that was just ours and is now closed
     env = agent_env(LIVEKIT_URL=url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)
-    line = one_line(run_agent(tmp_path, env))
+    line = one_line(run_agent(tmp_path, "livekit", env))
     assert "LIVEKIT_URL" in line and SECRET not in line

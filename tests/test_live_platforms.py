@@ -14,11 +14,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from agent.cli import READY_PREFIX
+from agent.embedded import readline_within
 from tests.conftest import run_cli
 from tests.test_cli_e2e import assert_seed_shape
 
@@ -35,14 +35,6 @@ def missing(platform: str) -> list[str]:
 def live(platform: str):
     absent = missing(platform)
     return pytest.mark.skipif(bool(absent), reason=f"live {platform} test needs {', '.join(absent)} in the environment")
-
-
-def readline_within(proc: subprocess.Popen[str], timeout: float) -> str:
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return got[0] if got else ""
 
 
 def assert_nothing_secret(text: str) -> None:
