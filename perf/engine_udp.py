@@ -69,5 +69,8 @@ def run(agent_url: str, iterations: int, warmup: int, cooldown_ms: float, busy_p
         "samples": s["successful_messages"],
         "lost": s["failed_messages"],
         "late": s["late_messages"],
+        # the worker's CPU time (imports and connect included) over the run's wall time
+        "worker_cpu_s": result["metadata"]["worker_cpu_s"],
+        "run_s": result["metadata"]["duration_ms"] / 1e3,
         "warnings": result["metadata"]["warnings"],
     }
