@@ -103,10 +103,13 @@ class PlatformRun:
         return self.done is None or self.done.partial
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Columns as int64 arrays sorted by seq (pongs may arrive out of order)."""
+        """Columns as int64 arrays sorted by seq (pongs may arrive out of order); views of the columns when already sorted."""
         cols = {
             name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
             for name, col in self.columns.items()
         }
-        order = np.argsort(cols["seq"], kind="stable")
+        seq = cols["seq"]
+        if len(seq) < 2 or bool((seq[1:] > seq[:-1]).all()):
+            return cols  # already in order, the usual case: views, no copy of every column
+        order = np.argsort(seq, kind="stable")
         return {name: col[order] for name, col in cols.items()}

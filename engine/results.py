@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from engine import stats
 from engine.aggregator import PlatformRun
 from engine.clock import ClockMode, estimate_offset
+from engine.measurements import INDENT, Measurements
 
 FORMAT_VERSION = 1
 
@@ -70,11 +72,6 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _ms(values_ns: np.ndarray) -> list[float]:
-    """Per-sample ns to ms, rounded to the ns (6 decimals)."""
-    return np.round(values_ns / 1e6, 6).tolist()
-
-
 def platform_result(
     run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
 ) -> dict[str, Any]:
@@ -97,17 +94,16 @@ def platform_result(
     s2c = (t4w - a["t3"]) + theta if one_way else None
 
     warmup = settings.warmup
-    columns = {
-        "round_trip_time": _ms(rtt),
-        "client_to_server": _ms(c2s) if one_way else [None] * len(rtt),
-        "server_to_client": _ms(s2c) if one_way else [None] * len(rtt),
-        "message_number": (a["seq"] - warmup).tolist(),
-        "timestamp": np.round(t1w / 1e9, 6).tolist(),
-        "server_processing": _ms(processing),
-        "network_rtt": _ms(network),
-        "send_lag": _ms(a["t1"] - a["due"]),
-    }
-    measurements = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    measurements = Measurements.from_ns(
+        rtt=rtt,
+        c2s=c2s,
+        s2c=s2c,
+        message_number=a["seq"] - warmup,
+        t1_wall=t1w,
+        processing=processing,
+        network=network,
+        send_lag=a["t1"] - a["due"],
+    )
     lost_t1w = (
         np.frombuffer(run.lost["t1"], dtype=np.int64) - anchor_perf + anchor_wall
         if run.lost_count
@@ -251,7 +247,12 @@ def check_writable(path: Path) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic write: a reader never sees half a file, a failure leaves none behind."""
+    """Atomic write: a reader never sees half a file, a failure leaves none behind.
+
+    The text is ``json.dump(obj, indent=2)``'s, written piece by piece so that
+    ``measurements`` columns stream out a chunk at a time instead of becoming
+    one dict per sample first.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     umask = os.umask(0)
@@ -259,12 +260,32 @@ def write_json(path: Path, obj: Any) -> None:
     os.fchmod(fd, 0o666 & ~umask)  # as open() would make it; mkstemp's 0600 would surprise
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
+            f.writelines(_json_pieces(obj, 0))
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _json_pieces(value: Any, level: int) -> Iterator[str]:
+    """``json.dumps(value, indent=2)`` in pieces, for a value nested ``level`` deep."""
+    if isinstance(value, Measurements):
+        yield from value.iter_json(level)
+    elif isinstance(value, dict) and value:
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield f"{',' if i else ''}\n{INDENT * (level + 1)}{json.dumps(key)}: "
+            yield from _json_pieces(item, level + 1)
+        yield f"\n{INDENT * level}}}"
+    elif isinstance(value, (list, tuple)) and value:
+        yield "["
+        for i, item in enumerate(value):
+            yield f"{',' if i else ''}\n{INDENT * (level + 1)}"
+            yield from _json_pieces(item, level + 1)
+        yield f"\n{INDENT * level}]"
+    else:
+        yield json.dumps(value, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

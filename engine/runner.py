@@ -14,8 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from engine import agent_client, results
 from engine.clock import ClockMode, choose_mode
 from engine.compare import compare
@@ -109,7 +107,7 @@ def run_benchmark(
     if len(platforms) == 1:
         output = per_platform[platforms[0]]
     else:
-        rtts = {p: np.array([m["round_trip_time"] for m in per_platform[p]["measurements"]]) for p in platforms}
+        rtts = {p: per_platform[p]["measurements"].column("round_trip_time") for p in platforms}
         output = {
             "run_id": settings.run_id,
             "results": per_platform,

@@ -39,6 +39,11 @@ class FrameWriter:
         payload = frames.encode(frame)
         self._transport.write(_HEADER.pack(len(payload)) + payload)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the pipe (the parent is behind by this much)."""
+        return self._transport.get_write_buffer_size()
+
     async def drain_and_close(self, timeout: float = 5.0) -> None:
         """Flush what is buffered (bounded in time), then close the pipe."""
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
-"""``uv run python -m perf``: engine overhead against sockperf on loopback.
+"""``uv run python -m perf``: engine overhead against sockperf on loopback, then the other benchmarks.
 
-    uv run python -m perf                  full run: 3 rounds x 5 s per row (~1 min)
-    uv run python -m perf --quick          smoke run for CI: 1 round x 1 s per row
+    uv run python -m perf                  full run: 3 rounds x 5 s per row, then every section (~3 min)
+    uv run python -m perf --quick          smoke run for CI: 1 round x 1 s per row, small sections (~30 s)
+    uv run python -m perf --skip memory    leave a section out (repeatable)
     uv run python -m perf --check          also compare ratios with perf/baseline.json
     uv run python -m perf --json out.json  write the report
     uv run python -m perf --save-baseline "why"   write perf/baseline.json from this run
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from engine.errors import BenchError
 from perf import PerfError, report
-from perf.suite import SuiteSettings, run_suite
+from perf.suite import SECTIONS, SuiteSettings, run_suite
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=1000, help="pings per second (default 1000, i.e. cooldown 1 ms)")
     p.add_argument("--no-python", action="store_true", help="skip the plain-Python ping-pong row")
     p.add_argument(
+        "--skip", action="append", default=[], choices=list(SECTIONS), help="leave this section out (repeatable)"
+    )
+    p.add_argument(
         "--no-pin",
         action="store_true",
         help="let the scheduler place processes (default: clients on one CPU, echoes on another)",
@@ -49,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tolerance",
         type=float,
-        help=f"allowed growth of a ratio over its baseline, e.g. 0.25 (default: the baseline's, else {report.DEFAULT_TOLERANCE:g})",
+        help="allowed growth of every checked ratio over its baseline, e.g. 0.25 (default: each ratio's own, from the baseline, else perf/report.py CHECKED)",
     )
     p.add_argument("--save-baseline", metavar="REASON", help="write --baseline from this run, with REASON")
     return p
@@ -78,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         python_row=not args.no_python,
         sockperf_exe=args.sockperf,
         pin=not args.no_pin,
+        sections=tuple(name for name in SECTIONS if name not in args.skip),
+        schedule_s=0.5 if args.quick else 5.0,
+        samples=200_000 if args.quick else 1_000_000,
+        memory_pings=2_000 if args.quick else 20_000,
     )
     try:
         measured = run_suite(cfg, say)
@@ -88,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         print("perf: interrupted", file=sys.stderr)
         return 130
 
-    rat = report.ratios(measured["medians"])
-    table = report.rows(measured["medians"], rat)
+    table = report.rows(measured["medians"], report.ratios(measured["medians"]))
+    for name, data in measured["sections"].items():
+        table += SECTIONS[name][1](data)
+    rat = report.table_ratios(table)
     out = {
         "version": report.REPORT_VERSION,
-        "suite": "engine-overhead",
+        "suite": "engine",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **measured,
         "ratios": rat,
@@ -106,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"engine overhead, UDP on 127.0.0.1, {cfg.mps} msg/s, {measured['settings']['message_bytes']}-byte pings, {where}, "
-        f"median of {cfg.rounds} round(s) x {cfg.duration_s} s; RTT in µs (sockperf --full-rtt)"
+        f"median of {cfg.rounds} round(s) x {cfg.duration_s} s; RTT in µs (sockperf --full-rtt); "
+        f"sections: {', '.join(cfg.sections) or 'none'}"
     )
     print(report.render(table))
 
@@ -118,17 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"perf: error: cannot read baseline: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        tolerance = (
-            args.tolerance if args.tolerance is not None else baseline.get("tolerance", report.DEFAULT_TOLERANCE)
-        )
-        entries = report.compare(rat, baseline, tolerance)
+        entries = report.compare(rat, baseline, args.tolerance)
         out["check"] = {
             "baseline": str(args.baseline),
             "baseline_reason": baseline["reason"],
-            "tolerance": tolerance,
+            "tolerance_override": args.tolerance,
             "entries": entries,
         }
-        print(report.render_check(entries, tolerance, args.baseline))
+        print(report.render_check(entries, args.baseline))
         for note in report.comparable(measured["settings"], baseline.get("settings", {})):
             print(f"  note: {note}")
         regressions = [e["ratio"] for e in entries if e["regression"]]
@@ -140,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(args.json, out)
         print(f"report written to {args.json}")
     if args.save_baseline:
-        report.write_json(
-            args.baseline, report.baseline_from(out, args.save_baseline, args.tolerance or report.DEFAULT_TOLERANCE)
-        )
+        report.write_json(args.baseline, report.baseline_from(out, args.save_baseline, args.tolerance))
         print(f"baseline written to {args.baseline}")
     if failed:
         what = "; ".join([*(f"missed target: {m}" for m in missed), *(f"regression: {r}" for r in regressions)])

@@ -1,8 +1,13 @@
-"""Running the rows alternately and reducing rounds to medians.
+"""Running the rows alternately and reducing rounds to medians, then the other benchmarks.
 
 Each round runs sockperf, then the engine, then (optionally) the Python
 reference, back to back; several rounds give each row a median over runs that
 saw the same drift in machine load and frequency.
+
+Then each section in ``SECTIONS`` runs once: a module with a ``run`` that
+measures (its own reference included) and a ``rows`` that turns what it
+measured into table lines (``report.row``). A new benchmark (the InfluxDB
+sink's, ``perf/sink.py``) is one more entry there.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.embedded import EmbeddedAgent
-from perf import PerfError, engine_udp, pyref, sink, sockperf
+from perf import PerfError, engine_udp, first_pong, memory, pipeline, pyref, schedule, sink, sockperf
 
 #: Rows in the order they run within a round.
 ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python", "sink_throughput")
@@ -38,6 +43,12 @@ class SuiteSettings:
     python_row: bool = True
     sockperf_exe: str | None = None
     pin: bool = True
+    sections: tuple[str, ...] = ()
+    #: Per-rate run length of the schedule section, samples of the pipeline and memory sections,
+    #: and pings of the worker-memory run (set from --quick by the caller).
+    schedule_s: float = 5.0
+    samples: int = 1_000_000
+    memory_pings: int = 20_000
 
     @property
     def iterations(self) -> int:
@@ -46,6 +57,17 @@ class SuiteSettings:
     @property
     def cooldown_ms(self) -> float:
         return 1000.0 / self.mps
+
+
+#: name -> (measure: (settings, agent URL, say) -> data, rows: data -> table lines), in run order.
+#: Sections that need the echo agent get the suite's; first_pong starts its own, as users' runs do.
+#: They run unpinned (see run_suite).
+SECTIONS: dict[str, tuple[Callable[[SuiteSettings, str, Callable[[str], None]], Any], Callable[[Any], list]]] = {
+    "schedule": (lambda cfg, url, say: schedule.run(url, cfg.schedule_s, say), schedule.rows),
+    "pipeline": (lambda cfg, url, say: pipeline.run(cfg.samples, say), pipeline.rows),
+    "memory": (lambda cfg, url, say: memory.run(url, cfg.samples, cfg.memory_pings), memory.rows),
+    "first_pong": (lambda cfg, url, say: first_pong.run(say), first_pong.rows),
+}
 
 
 def host_facts(sockperf_exe: str) -> dict[str, Any]:
@@ -155,6 +177,13 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                     say(f"  round {i}/{cfg.rounds}: python ping-pong")
                     row["python"] = pyref.run(size, cfg.mps, cfg.iterations, cfg.warmup, echo_cpus=echo_cpus)
                 rounds.append(row)
+            # Sections run as users run the engine, where the scheduler places processes: pinned to
+            # one CPU, the pipeline's parent and workers would share it and halve its throughput.
+            os.sched_setaffinity(0, original)
+            sections = {}
+            for name in cfg.sections:
+                say(f"  {name}")
+                sections[name] = SECTIONS[name][0](cfg, agent_url, say)
     finally:
         os.sched_setaffinity(0, original)
     host["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -171,6 +200,7 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
         "duration_s": round(time.time() - started, 1),
         "rounds": rounds,
         "medians": medians(rounds),
+        "sections": sections,
     }
 
 

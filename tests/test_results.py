@@ -90,12 +90,13 @@ def test_worker_that_died_gives_a_partial_result_with_what_it_sent():
     assert any("only 2 of 5" in w for w in r["metadata"]["warnings"])
 
 
-def test_no_samples_at_all_still_has_every_key():
+def test_no_samples_at_all_still_has_every_key(tmp_path):
     run = PlatformRun("udp")
     r = result(run, ClockMode.SAME_HOST)
     assert r["statistics"]["total_messages"] == 0 and r["statistics"]["packet_loss_rate"] == 0.0
     assert r["statistics"]["mean_rtt"] is None and r["measurements"] == []
-    json.dumps(r)  # serialisable as is
+    write_json(tmp_path / "r.json", r)
+    assert json.loads((tmp_path / "r.json").read_text())["measurements"] == []
 
 
 def test_write_json_is_atomic_and_checks_come_first(tmp_path):
@@ -114,3 +115,21 @@ def test_write_json_is_atomic_and_checks_come_first(tmp_path):
         check_writable(tmp_path / "nope" / "x.json")
     with pytest.raises(OSError, match="is a directory"):
         check_writable(tmp_path)
+
+
+def test_streamed_file_is_exactly_what_json_dump_writes_for_row_dicts(tmp_path, monkeypatch):
+    # Chunks of 4 rows, so a 10-sample run crosses chunk boundaries; nested as in a side-by-side run.
+    monkeypatch.setattr("engine.measurements.CHUNK_ROWS", 4)
+    one_way = result(run_with([(2, 2), (2.5, 1.25), (7, 3)] * 3 + [(1, 1)], lost=[14]), ClockMode.ESTIMATE)
+    legacy_run = run_with([(2, 2)] * 5)
+    legacy_run.done.legacy_agent = True
+    legacy = result(legacy_run, ClockMode.SAME_HOST)
+    assert legacy["measurements"][-1]["client_to_server"] is None
+    for doc in (one_way, {"run_id": "r1", "results": {"udp": one_way, "webrtc": legacy}, "comparison": {}}):
+        write_json(tmp_path / "r.json", doc)
+        as_dicts = json.loads(json.dumps(doc, indent=2, default=list))  # measurements as a plain list of dicts
+        assert (tmp_path / "r.json").read_text() == json.dumps(as_dicts, indent=2) + "\n"
+    rows = list(one_way["measurements"])
+    assert len(rows) == 10 and rows[4] == one_way["measurements"][4] == one_way["measurements"][-6]
+    assert one_way["measurements"][8:] == rows[8:]
+    assert one_way["measurements"].column("round_trip_time").tolist() == [r["round_trip_time"] for r in rows]
