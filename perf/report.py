@@ -113,10 +113,6 @@ def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[s
     eng = med["engine"]
     for key, label in (("send_lag_p50_us", "p50"), ("send_lag_p99_us", "p99"), ("send_lag_max_us", "max")):
         out.append(row(f"engine send lag {label} (µs)", eng.get(key)))
-    if "sink_throughput" in med:
-        sink = med["sink_throughput"]
-        out.append(row("InfluxDB sink into VictoriaMetrics (points/s)", sink["points_per_s"], fmt=".0f"))
-        out.append(row("InfluxDB sink hand-off on the pipe-reading thread (µs per 1000 points)", sink["offer_us_per_frame"]))
     for name in ("engine", "engine_sink", "engine_poll", "python", "sockperf"):
         lost = med.get(name, {}).get("lost", med.get(name, {}).get("dropped"))
         if lost is not None:

@@ -1,15 +1,22 @@
 """The InfluxDB sink's rows: points per second into VictoriaMetrics, and RTT with the sink on.
 
-``throughput`` drives the sink directly (synthetic Samples frames, as fast as
-the caller can offer them) and times offer-to-close: what the sink sustains
-end to end over loopback HTTP. ``engine_with_sink`` is the ``engine`` row with
-the sink writing to the same server, so the suite compares the two medians
-within each round (issue target: they differ by less than 5 %).
+``engine_with_sink`` is the ``engine`` row with the sink writing every sample,
+so the suite compares the two medians within each round (issue target: they
+differ by less than 5 %). The server stands in for a remote database: it runs
+at the lowest CPU priority, so its own work (ingest, merges) does not land on
+the measured path, which it would not in production either.
+
+The ``sink`` section (``throughput``) then drives the sink directly with
+synthetic Samples frames, as fast as they can be offered, against a fresh
+server, and times offer-to-close: what the sink sustains end to end over
+loopback HTTP. It runs after the RTT rounds, because the bulk load leaves the
+server merging for a while.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +28,7 @@ from engine.runner import new_run_id
 from engine.sinks import SeriesInfo, SinkConfig
 from ipc.frames import Hello, Samples
 from perf import PerfError, engine_udp
+from perf.report import row
 from tests.victoria import BINARY, INSTALL_HINT, VictoriaMetrics  # one way to run the server, shared with the tests
 
 #: Points per synthetic frame: what a worker sends in 50 ms at 1,000 pings/s... times 20, to load the sink.
@@ -37,6 +45,7 @@ def victoria_metrics() -> Iterator[str]:
         server = VictoriaMetrics(binary, Path(folder) / "data", Path(folder) / "vm.log")
         try:
             server.start()
+            os.setpriority(os.PRIO_PROCESS, server.proc.pid, 19)
             yield server.url
         finally:
             server.stop()
@@ -82,3 +91,17 @@ def engine_with_sink(agent_url: str, url: str, iterations: int, warmup: int, coo
         raise PerfError(f"sink fell back to the spool during the RTT row: {row['sink']['error']}")
     row["sink_written"] = row.pop("sink")["written"]
     return row
+
+
+def section(points: int, say) -> dict[str, Any]:
+    """The throughput figure against its own fresh server."""
+    say(f"  sink: {points:,} points into VictoriaMetrics")
+    with victoria_metrics() as url:
+        return throughput(url, points)
+
+
+def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        row("InfluxDB sink into VictoriaMetrics (points/s)", data["points_per_s"], fmt=".0f"),
+        row("InfluxDB sink hand-off on the pipe-reading thread (µs per 1000 points)", data["offer_us_per_frame"]),
+    ]

@@ -28,7 +28,7 @@ from agent.embedded import EmbeddedAgent
 from perf import PerfError, engine_udp, first_pong, memory, pipeline, pyref, schedule, sink, sockperf
 
 #: Rows in the order they run within a round.
-ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python", "sink_throughput")
+ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python")
 #: The engine_poll row's --busy-poll-us: like sockperf's client, it does not sleep while a pong is due.
 BUSY_POLL_US = 1000
 
@@ -67,6 +67,7 @@ SECTIONS: dict[str, tuple[Callable[[SuiteSettings, str, Callable[[str], None]], 
     "pipeline": (lambda cfg, url, say: pipeline.run(cfg.samples, say), pipeline.rows),
     "memory": (lambda cfg, url, say: memory.run(url, cfg.samples, cfg.memory_pings), memory.rows),
     "first_pong": (lambda cfg, url, say: first_pong.run(say), first_pong.rows),
+    "sink": (lambda cfg, url, say: sink.section(20 * cfg.iterations, say), sink.rows),
 }
 
 
@@ -164,11 +165,10 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
-                say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on, then sink throughput")
+                say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on")
                 row["engine_sink"] = sink.engine_with_sink(
                     agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
                 )
-                row["sink_throughput"] = sink.throughput(vm_url, 20 * cfg.iterations)
                 say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
                 row["engine_poll"] = engine_udp.run(
                     agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US
