@@ -1,8 +1,11 @@
 """Parent-side collection of one run: per platform, raw columns plus HDR histograms.
 
-Raw columns (``array('q')``, 8 bytes a value) keep exact min/max/mean/std and
-the per-sample output; HDR histograms (µs, 1 µs–60 s, 3 significant digits)
-give percentiles that cost the same whatever the sample count.
+Raw columns keep exact min/max/mean/std and the per-sample output; HDR
+histograms (µs, 1 µs–60 s, 3 significant digits) give percentiles that cost
+the same whatever the sample count. The columns are what a million samples
+cost in the parent, so they hold nothing derivable: the agent's send instant
+is t2 + processing (exact for agents that stamp both), and seq fits 32 bits.
+44 bytes a sample.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 60_000_000
 HDR_SIGNIFICANT_DIGITS = 3
 
-_COLUMNS = ("seq", "due", "t1", "t4", "t2", "t3", "processing_ns")
+#: Stored column -> array typecode; every other Samples field is derived from these.
+_COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
+_DTYPES = {"i": np.int32, "q": np.int64}
+#: What one received sample costs in the raw columns.
+BYTES_PER_SAMPLE = sum(array(t).itemsize for t in _COLUMNS.values())
 
 
 def new_histogram() -> HdrHistogram:
@@ -47,7 +54,7 @@ class PlatformRun:
     hello: Hello | None = None
     done: Done | None = None
     events: list[Event] = field(default_factory=list)
-    columns: dict[str, array] = field(default_factory=lambda: {c: array("q") for c in _COLUMNS})
+    columns: dict[str, array] = field(default_factory=lambda: {c: array(t) for c, t in _COLUMNS.items()})
     lost: dict[str, array] = field(default_factory=lambda: {c: array("q") for c in ("seq", "due", "t1")})
     rtt_hist: HdrHistogram = field(default_factory=new_histogram)
     network_hist: HdrHistogram = field(default_factory=new_histogram)
@@ -105,7 +112,7 @@ class PlatformRun:
     def arrays(self) -> dict[str, np.ndarray]:
         """Columns as int64 arrays sorted by seq (pongs may arrive out of order); views of the columns when already sorted."""
         cols = {
-            name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
+            name: np.frombuffer(col, dtype=_DTYPES[col.typecode]) if len(col) else np.zeros(0, _DTYPES[col.typecode])
             for name, col in self.columns.items()
         }
         seq = cols["seq"]

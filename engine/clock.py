@@ -68,10 +68,20 @@ def estimate_offset(t1w: np.ndarray, t2: np.ndarray, t3: np.ndarray, t4w: np.nda
         return None
     t1w, t2, t3, t4w = (np.asarray(a, dtype=np.int64) for a in (t1w, t2, t3, t4w))
     # Differences in int64 first: epoch ns as float64 would round to 256 ns.
-    delay = ((t4w - t1w) - (t3 - t2)).astype(np.float64)
-    theta = ((t2 - t1w) + (t3 - t4w)).astype(np.float64) / 2.0
-    best = np.argsort(delay, kind="stable")[:CLOCK_FILTER_SAMPLES]
-    return OffsetEstimate(float(np.median(theta[best])), float(delay[best[0]]) / 2.0, len(t1w))
+    delay = (t4w - t1w) - (t3 - t2)
+    best = lowest_indices(delay, CLOCK_FILTER_SAMPLES)
+    theta = ((t2[best] - t1w[best]) + (t3[best] - t4w[best])).astype(np.float64) / 2.0
+    return OffsetEstimate(float(np.median(theta)), float(delay[best[0]]) / 2.0, len(t1w))
+
+
+def lowest_indices(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest values, ties in index order: a stable argsort's first ``k``,
+    without sorting (or holding a sort's index array for) every value."""
+    if len(values) <= k:
+        return np.argsort(values, kind="stable")
+    threshold = np.partition(values, k - 1)[k - 1]
+    candidates = np.flatnonzero(values <= threshold)
+    return candidates[np.argsort(values[candidates], kind="stable")][:k]
 
 
 def choose_mode(requested: str, agent_boot_id: str | None) -> ClockMode:

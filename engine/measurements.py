@@ -1,16 +1,18 @@
-"""A result's per-sample ``measurements``, kept as columns and written to JSON in chunks.
+"""A result's per-sample ``measurements``, derived from the raw stamps and written to JSON in chunks.
 
 One dict per sample cost the parent about 700 bytes a sample at its peak (a
-million samples: ~800 MB RSS, perf/memory.py). Here each field stays one
-numpy column in ns and becomes ms (or Unix seconds) only a chunk at a time,
-while the file is written or when a caller indexes a row. Rows read or written
-are exactly the seed's objects: same keys, order, types and units, and the
-text ``json.dump(indent=2)`` would write for the equivalent list of dicts.
+million samples: ~800 MB RSS, perf/memory.py), and even one float column per
+field costs 8 bytes a sample each. Here a field is a function of a row range:
+it is computed from the raw stamp columns in ns and turned into ms (or Unix
+seconds) only a chunk at a time, while the file is written or when a caller
+indexes a row. Rows read or written are exactly the seed's objects: same keys,
+order, types and units, and the text ``json.dump(indent=2)`` would write for
+the equivalent list of dicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,43 +25,51 @@ INDENT = "  "
 _MS, _SECONDS = 1e6, 1e9
 
 
-class Measurements(Sequence):
-    """Read-only sequence of row dicts over columns ``{name: (ns array | None, divisor | None)}``.
+#: ``field(start, stop)`` -> that row range of one field, in ns (or a plain integer).
+Field = Callable[[int, int], np.ndarray]
 
-    A ``None`` array means the field is ``null`` in every row (one-way values
-    of a legacy agent); a ``None`` divisor means an integer column written as is.
+
+class Measurements(Sequence):
+    """Read-only sequence of row dicts over fields ``{name: (Field | None, divisor | None)}``.
+
+    A ``None`` field means ``null`` in every row (one-way values of a legacy
+    agent); a ``None`` divisor means an integer written as is.
     """
 
-    def __init__(self, columns: dict[str, tuple[np.ndarray | None, float | None]], length: int) -> None:
+    def __init__(self, columns: dict[str, tuple[Field | None, float | None]], length: int) -> None:
         self._columns = columns
         self._len = length
 
     @classmethod
-    def from_ns(
-        cls,
-        *,
-        rtt: np.ndarray,
-        c2s: np.ndarray | None,
-        s2c: np.ndarray | None,
-        message_number: np.ndarray,
-        t1_wall: np.ndarray,
-        processing: np.ndarray,
-        network: np.ndarray,
-        send_lag: np.ndarray,
+    def from_stamps(
+        cls, raw: Mapping[str, np.ndarray], *, wall_minus_perf: int, theta: float, one_way: bool, warmup: int
     ) -> Measurements:
-        """The seed's fields in its order (then additions), from ns columns; ms rounded to the ns."""
+        """The seed's fields in its order (then additions) from the raw columns (seq, due, t1, t4, t2,
+        processing_ns); ``wall_minus_perf`` turns a perf_counter stamp into epoch ns."""
+        seq, due, t1, t4, t2, processing = (raw[k] for k in ("seq", "due", "t1", "t4", "t2", "processing_ns"))
+
+        def rtt(a: int, b: int) -> np.ndarray:
+            return t4[a:b] - t1[a:b]
+
+        # Differences in int64 first: epoch ns as float64 would round to 256 ns.
+        def c2s(a: int, b: int) -> np.ndarray:
+            return (t2[a:b] - (t1[a:b] + wall_minus_perf)) - theta
+
+        def s2c(a: int, b: int) -> np.ndarray:
+            return ((t4[a:b] + wall_minus_perf) - (t2[a:b] + processing[a:b])) + theta
+
         return cls(
             {
                 "round_trip_time": (rtt, _MS),
-                "client_to_server": (c2s, _MS),
-                "server_to_client": (s2c, _MS),
-                "message_number": (message_number, None),
-                "timestamp": (t1_wall, _SECONDS),
-                "server_processing": (processing, _MS),
-                "network_rtt": (network, _MS),
-                "send_lag": (send_lag, _MS),
+                "client_to_server": (c2s if one_way else None, _MS),
+                "server_to_client": (s2c if one_way else None, _MS),
+                "message_number": (lambda a, b: seq[a:b] - warmup, None),
+                "timestamp": (lambda a, b: t1[a:b] + wall_minus_perf, _SECONDS),
+                "server_processing": (lambda a, b: processing[a:b], _MS),
+                "network_rtt": (lambda a, b: rtt(a, b) - processing[a:b], _MS),
+                "send_lag": (lambda a, b: t1[a:b] - due[a:b], _MS),
             },
-            len(rtt),
+            len(seq),
         )
 
     def __len__(self) -> int:
@@ -82,16 +92,25 @@ class Measurements(Sequence):
 
     def column(self, name: str) -> np.ndarray:
         """One field for every row in its output unit (float64; NaN for a null field)."""
-        values, divisor = self._columns[name]
-        if values is None:
+        field, divisor = self._columns[name]
+        if field is None:
             return np.full(self._len, np.nan)
+        values = field(0, self._len)
         return np.round(values / divisor, 6) if divisor else values.astype(np.float64)
 
+    def mean_ns(self, name: str) -> float:
+        """Mean of a field in ns, summed a chunk at a time: no full-length temporary column."""
+        field = self._columns[name][0]
+        total = 0.0
+        for start in range(0, self._len, CHUNK_ROWS):
+            total += float(field(start, min(start + CHUNK_ROWS, self._len)).sum(dtype=np.float64))
+        return total / self._len
+
     def _values(self, name: str, start: int, stop: int) -> list[Any]:
-        values, divisor = self._columns[name]
-        if values is None:
+        field, divisor = self._columns[name]
+        if field is None:
             return [None] * (stop - start)
-        part = values[start:stop]
+        part = field(start, stop)
         return (np.round(part / divisor, 6) if divisor else part).tolist()
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:

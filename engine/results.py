@@ -20,7 +20,7 @@ import numpy as np
 
 from engine import stats
 from engine.aggregator import PlatformRun
-from engine.clock import ClockMode, estimate_offset
+from engine.clock import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
 from engine.measurements import INDENT, Measurements
 
 FORMAT_VERSION = 1
@@ -75,45 +75,46 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def platform_result(
     run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
 ) -> dict[str, Any]:
-    """The seed's per-platform object (plus additions) for one worker's run."""
+    """The seed's per-platform object (plus additions) for one worker's run.
+
+    Only the raw columns are held for the whole run; each derived column
+    (RTT, network RTT, one-way) lives while its statistics are taken, and
+    ``measurements`` derives its fields a chunk at a time (perf/ memory target).
+    """
     a = run.arrays()
-    rtt = a["t4"] - a["t1"]
-    processing = a["processing_ns"]
-    network = rtt - processing
-    anchor_wall = run.hello.anchor_wall_ns if run.hello else 0
-    anchor_perf = run.hello.anchor_perf_ns if run.hello else 0
-    t1w = a["t1"] - anchor_perf + anchor_wall
-    t4w = a["t4"] - anchor_perf + anchor_wall
+    wall_minus_perf = run.hello.anchor_wall_ns - run.hello.anchor_perf_ns if run.hello else 0
+    received = len(a["seq"])
     # t2 == 0 marks a sample without agent instants, even if the worker died before Done.
     legacy = bool(run.done and run.done.legacy_agent) or not a["t2"].all()
-    one_way = not legacy and len(rtt) > 0
-    offset = estimate_offset(t1w, a["t2"], a["t3"], t4w) if one_way else None
-    theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
-    # Differences in int64 first: epoch ns as float64 would round to 256 ns.
-    c2s = (a["t2"] - t1w) - theta if one_way else None
-    s2c = (t4w - a["t3"]) + theta if one_way else None
+    one_way = not legacy and received > 0
 
+    rtt = a["t4"] - a["t1"]
+    rtt_stats = {
+        "rtt": stats.describe_ms(rtt),
+        "jitter": stats.jitter_mean_abs_diff(rtt),
+        "jitter_rfc3550": stats.jitter_rfc3550(rtt),
+    }
+    network = np.subtract(rtt, a["processing_ns"], out=rtt)  # the RTT's buffer, now that its statistics are taken
+    rtt_stats["network"] = stats.describe_ms(network)
+    offset = _estimate_offset(a, network, wall_minus_perf) if one_way else None
+    del rtt, network
+    theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
     warmup = settings.warmup
-    measurements = Measurements.from_ns(
-        rtt=rtt,
-        c2s=c2s,
-        s2c=s2c,
-        message_number=a["seq"] - warmup,
-        t1_wall=t1w,
-        processing=processing,
-        network=network,
-        send_lag=a["t1"] - a["due"],
+    measurements = Measurements.from_stamps(
+        a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way, warmup=warmup
     )
+    if one_way:
+        rtt_stats["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
+        rtt_stats["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
+    rtt_stats["processing_mean"] = float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
     lost_t1w = (
-        np.frombuffer(run.lost["t1"], dtype=np.int64) - anchor_perf + anchor_wall
-        if run.lost_count
-        else np.zeros(0, np.int64)
+        np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
     )
     lost = [
         {"message_number": int(seq) - warmup, "timestamp": ts}
         for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())
     ]
-    statistics = _statistics(run, rtt, processing, network, c2s, s2c)
+    statistics = _statistics(run, received, rtt_stats)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     return {
         "platform": run.platform,
@@ -124,10 +125,18 @@ def platform_result(
     }
 
 
-def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c) -> dict[str, Any]:
-    received, lost = len(rtt), run.lost_count
+def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int) -> OffsetEstimate:
+    """θ̂ from the lowest-delay exchanges; network RTT is the exchange delay, so only those few are rebuilt."""
+    best = lowest_indices(network, CLOCK_FILTER_SAMPLES)
+    t1w, t2 = a["t1"][best] + wall_minus_perf, a["t2"][best]
+    t3, t4w = t2 + a["processing_ns"][best], a["t4"][best] + wall_minus_perf
+    return estimate_offset(t1w, t2, t3, t4w)._replace(samples=len(network))
+
+
+def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> dict[str, Any]:
+    lost = run.lost_count
     total = received + lost
-    d = stats.describe_ms(rtt)
+    d, net = x["rtt"], x["network"]
     pct = stats.hdr_percentiles_ms(run.rtt_hist)
     net_pct = stats.hdr_percentiles_ms(run.network_hist)
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
@@ -145,17 +154,17 @@ def _statistics(run: PlatformRun, rtt, processing, network, c2s, s2c) -> dict[st
         "p50_rtt": _r(pct[50.0]),
         "p95_rtt": _r(pct[95.0]),
         "p99_rtt": _r(pct[99.0]),
-        "jitter": _r(stats.jitter_mean_abs_diff(rtt)),
+        "jitter": _r(x["jitter"]),
         # additions
         "p99_9_rtt": _r(pct[99.9]),
-        "jitter_rfc3550": _r(stats.jitter_rfc3550(rtt)),
-        "mean_server_processing": _r(stats.describe_ms(processing)["mean"], 6),
-        "mean_network_rtt": _r(stats.describe_ms(network)["mean"]),
-        "median_network_rtt": _r(stats.describe_ms(network)["median"]),
+        "jitter_rfc3550": _r(x["jitter_rfc3550"]),
+        "mean_server_processing": _r(x["processing_mean"], 6),
+        "mean_network_rtt": _r(net["mean"]),
+        "median_network_rtt": _r(net["median"]),
         "p50_network_rtt": _r(net_pct[50.0]),
         "p99_network_rtt": _r(net_pct[99.0]),
-        "mean_client_to_server": _r(stats.describe_ms(c2s)["mean"]) if c2s is not None else None,
-        "mean_server_to_client": _r(stats.describe_ms(s2c)["mean"]) if s2c is not None else None,
+        "mean_client_to_server": _r(x.get("c2s")),
+        "mean_server_to_client": _r(x.get("s2c")),
         "send_lag_p50": _r(lag[50.0]),
         "send_lag_p99": _r(lag[99.0]),
         "send_lag_max": _r(lag[100.0]),

@@ -1,15 +1,20 @@
 """Statistics of one platform's run, from raw arrays (exact) and HDR histograms (percentiles).
 
 Pure functions on numpy arrays in ns; results in ms. Definitions are DESIGN.md's.
+A run's arrays are the parent's largest memory: each function here makes at
+most one full-length temporary, and the std works a chunk at a time.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
 NS_PER_MS = 1e6
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+_CHUNK = 65536
 
 
 def _ms(value_ns: float | None) -> float | None:
@@ -27,7 +32,8 @@ def jitter_mean_abs_diff(rtt_ns: np.ndarray) -> float | None:
     """The seed's jitter: mean |RTTᵢ − RTTᵢ₋₁| over consecutive received pings, ms."""
     if len(rtt_ns) < 2:
         return None
-    return float(np.mean(np.abs(np.diff(rtt_ns.astype(np.float64))))) / NS_PER_MS
+    steps = np.diff(rtt_ns)
+    return float(np.abs(steps, out=steps).mean(dtype=np.float64)) / NS_PER_MS
 
 
 def jitter_rfc3550(transit_ns: np.ndarray) -> float | None:
@@ -38,9 +44,12 @@ def jitter_rfc3550(transit_ns: np.ndarray) -> float | None:
     """
     if len(transit_ns) < 2:
         return None
+    steps = np.diff(transit_ns)
+    np.abs(steps, out=steps)
     j = 0.0
-    for d in np.abs(np.diff(transit_ns.astype(np.float64))):
-        j += (d - j) / 16.0
+    for start in range(0, len(steps), _CHUNK):
+        for d in steps[start : start + _CHUNK].tolist():
+            j += (d - j) / 16.0
     return j / NS_PER_MS
 
 
@@ -48,14 +57,25 @@ def describe_ms(values_ns: np.ndarray) -> dict[str, float | None]:
     """Exact mean/median/min/max/std (sample std, ddof=1) in ms."""
     if len(values_ns) == 0:
         return dict.fromkeys(("mean", "median", "min", "max", "std"))
-    v = values_ns.astype(np.float64)
+    mean = float(values_ns.mean(dtype=np.float64))
     return {
-        "mean": float(v.mean()) / NS_PER_MS,
-        "median": float(np.median(v)) / NS_PER_MS,
-        "min": float(v.min()) / NS_PER_MS,
-        "max": float(v.max()) / NS_PER_MS,
-        "std": (float(v.std(ddof=1)) if len(v) > 1 else 0.0) / NS_PER_MS,
+        "mean": mean / NS_PER_MS,
+        "median": float(np.median(values_ns)) / NS_PER_MS,
+        "min": float(values_ns.min()) / NS_PER_MS,
+        "max": float(values_ns.max()) / NS_PER_MS,
+        "std": _sample_std(values_ns, mean) / NS_PER_MS,
     }
+
+
+def _sample_std(values: np.ndarray, mean: float) -> float:
+    """ddof=1, summed a chunk at a time: np.std's full-length temporary would be the run's peak memory."""
+    if len(values) < 2:
+        return 0.0
+    squares = 0.0
+    for start in range(0, len(values), _CHUNK):
+        d = values[start : start + _CHUNK] - mean
+        squares += float(np.dot(d, d))
+    return math.sqrt(squares / (len(values) - 1))
 
 
 def loss_rate(lost: int, total: int) -> float:

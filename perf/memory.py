@@ -30,8 +30,6 @@ from typing import Any
 
 from perf import PerfError, report, synthetic
 
-#: Bytes a sample occupies in the parent's raw columns (engine.aggregator: 7 x int64).
-RAW_BYTES_PER_SAMPLE = 7 * 8
 #: Samples per synthetic frame: what the worker ships in 50 ms at 20,000 pings/s.
 FRAME_SAMPLES = 1000
 #: The issue's target for the parent, MB per million samples.
@@ -49,7 +47,7 @@ def _status_kb(field: str) -> int:
 
 def parent_peak(n: int) -> dict[str, Any]:
     """In this process: feed n samples through the parent's path; RSS figures in MB."""
-    from engine.aggregator import PlatformRun
+    from engine.aggregator import BYTES_PER_SAMPLE, PlatformRun
     from engine.clock import ClockMode
     from engine.results import PlatformContext, RunSettings, platform_result, write_json
     from ipc.frames import Done, Hello, decode, encode
@@ -79,7 +77,7 @@ def parent_peak(n: int) -> dict[str, Any]:
         "rss_before_mb": before_kb / 1024,
         "peak_rss_mb": peak_kb / 1024,
         "mb_per_million": (peak_kb - before_kb) / 1024 / (n / 1e6),
-        "raw_mb_per_million": RAW_BYTES_PER_SAMPLE * 1e6 / 2**20,
+        "raw_mb_per_million": BYTES_PER_SAMPLE * 1e6 / 2**20,
         "json_mb": file_mb,
     }
 

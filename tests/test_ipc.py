@@ -188,5 +188,5 @@ def test_worker_killed_mid_run_is_reported_and_its_samples_kept(udp_echo: dict) 
     assert len(set(a["seq"].tolist())) == run.received
     rtt = a["t4"] - a["t1"]
     assert ((rtt > 0) & (rtt <= spec.timeout_ns)).all()
-    assert (a["t3"] >= a["t2"]).all() and (a["t2"] > 0).all()
+    assert (a["processing_ns"] >= 0).all() and (a["t2"] > 0).all()
     assert run.rtt_hist.get_total_count() + run.out_of_range == run.received

@@ -192,6 +192,15 @@ def test_estimate_offset_error_bounded_by_half_the_filtered_delays() -> None:
     assert est.samples == 500
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lowest_indices_are_a_stable_argsorts_first_k_ties_included(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 20, 5000)  # many ties at every value, the boundary one included
+    for k in (1, 8, 300):
+        assert clock.lowest_indices(values, k).tolist() == np.argsort(values, kind="stable")[:k].tolist()
+    assert clock.lowest_indices(values[:5], 8).tolist() == np.argsort(values[:5], kind="stable").tolist()
+
+
 def test_estimate_offset_empty() -> None:
     empty = np.zeros(0, np.int64)
     assert estimate_offset(empty, empty, empty, empty) is None
