@@ -77,6 +77,15 @@ class _Publisher:
         await asyncio.gather(*self._pending, return_exceptions=True)
 
 
+async def _leave(publisher: _Publisher | None, room: Any) -> None:
+    """Drop unsent packets, then leave the room; each side's ``close`` runs this once."""
+    if publisher is not None:
+        await publisher.cancel()
+    if room is not None:
+        with contextlib.suppress(Exception):
+            await room.disconnect()
+
+
 class LiveKitClient:
     """Runner side: joins with the agent's token and publishes pings to the echo participant."""
 
@@ -144,11 +153,7 @@ class LiveKitClient:
         self._closing = True
         publisher, self._publisher = self._publisher, None
         room, self._room = self._room, None
-        if publisher is not None:
-            await publisher.cancel()
-        if room is not None:
-            with contextlib.suppress(Exception):
-                await room.disconnect()
+        await _leave(publisher, room)
 
     def versions(self) -> dict[str, str]:
         return {"livekit": version("livekit"), "livekit-api": version("livekit-api")}
@@ -192,8 +197,4 @@ class LiveKitEcho:
     async def close(self) -> None:
         publisher, self._publisher = self._publisher, None
         room, self._room = self._room, None
-        if publisher is not None:
-            await publisher.cancel()
-        if room is not None:
-            with contextlib.suppress(Exception):
-                await room.disconnect()
+        await _leave(publisher, room)
