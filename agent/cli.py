@@ -43,6 +43,11 @@ def rooms_for(agent_platform: str, host: str, env: dict[str, str]) -> dict[str, 
 
 
 async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
+    # Handlers first: whoever reads the ready line may stop us the next instant.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     agent = EchoAgent(rooms)
     runner = web.AppRunner(agent.app(), access_log=None)
     await runner.setup()
@@ -50,10 +55,6 @@ async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     print(f"{READY_PREFIX}http://{bound_host}:{bound_port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
 
