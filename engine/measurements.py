@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-#: Rows converted per step while writing: bounds the transient text and lists (~5 MB).
-CHUNK_ROWS = 16384
+#: Rows converted per step while writing: bounds the transient text and lists (~1.5 MB).
+CHUNK_ROWS = 4096
 INDENT = "  "
 
 #: Divisor from the stored unit to the output unit, per kind of column.
