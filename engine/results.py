@@ -209,6 +209,7 @@ def _metadata(
         "pings_sent": run.done.sent if run.done else None,
         "connect_time_ms": _r(run.connect_ms),
         "worker_cpu_s": _r(run.done.cpu_s) if run.done else None,
+        "worker_measuring_cpu_s": _r(run.done.measuring_cpu_s) if run.done else None,
         "worker_exit_code": run.exit_code,
         "partial": run.partial,
         "error": run.fatal_error,

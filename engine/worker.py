@@ -90,12 +90,14 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     pump = loop.create_task(_pump(session, writer, spec.flush_interval_s))
     pacer: Pacer | None = None
     partial = False
+    cpu_at_start: float | None = None
     try:
         t0 = time.perf_counter_ns()
         if not await _connect(transport, spec, session, writer, stop):
             partial = True  # stopped while joining: nothing measured; ``finally`` still says Done
             return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
+        cpu_at_start = time.process_time()
         start = time.perf_counter_ns() + START_DELAY_NS
         session.prepare(start)
         poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
@@ -132,7 +134,9 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         _flush(session, writer)
-        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent, time.process_time()))
+        cpu = time.process_time()
+        measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
+        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)
         await writer.drain_and_close()

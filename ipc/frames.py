@@ -60,6 +60,7 @@ class Done(msgspec.Struct, tag=True):
     partial: bool = False
     legacy_agent: bool = False
     cpu_s: float = 0.0  # the worker's own CPU time (user + system), polling included
+    measuring_cpu_s: float = 0.0  # the part spent from the first ping on (imports and joining left out)
 
 
 Frame = Hello | Samples | Lost | Event | Done

@@ -76,7 +76,8 @@ def run(agent_url: str, duration_s: float, say: Callable[[str], None]) -> dict[s
             "send_lag_p50_us": engine["send_lag_p50_us"],
             "send_lag_p99_us": engine["send_lag_p99_us"],
             "send_lag_max_us": engine["send_lag_max_us"],
-            "worker_cpu_cores": engine["worker_cpu_s"] / engine["run_s"],
+            # CPU from the first ping on over the schedule's length: imports and joining are not the pacer's.
+            "worker_cpu_cores": engine["worker_measuring_cpu_s"] / (count / rate),
             "timer_lag_p50_us": timer["p50_us"],
             "timer_lag_p99_us": timer["p99_us"],
             "timer_lag_max_us": timer["max_us"],

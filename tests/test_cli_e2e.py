@@ -54,6 +54,7 @@ ADDED_STATISTICS = (
 ADDED_METADATA = (
     "host",
     "worker_cpu_s",
+    "worker_measuring_cpu_s",
     "connect_time_ms",
     "clock_mode",
     "clock_offset_ms",
@@ -109,6 +110,7 @@ def test_embedded_agent_run_writes_seed_json(cli, tmp_path, platform):
     assert stats["failed_messages"] == 0 and stats["packet_loss_rate"] == 0.0
     assert meta["location_id"] == "lab-1" and meta["timeout_ms"] == 2000 and meta["partial"] is False
     assert meta["clock_mode"] == "same-host"
+    assert 0 < meta["worker_measuring_cpu_s"] < meta["worker_cpu_s"]  # imports and joining are not measuring
     assert [m["message_number"] for m in result["measurements"]] == list(range(1, 51))
     for m in result["measurements"]:
         assert 0 < m["round_trip_time"] < 100, m
