@@ -16,6 +16,7 @@ script it: anything with ``Daily.init``, ``CallClient`` and ``EventHandler``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -183,8 +184,9 @@ class DailyClient:
 
     def _from_sdk(self, method: Any, *args: Any) -> None:
         """Run ``method`` on the worker's loop; SDK callbacks arrive on Daily's threads."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(method, *args)
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed under a late callback: nobody is listening
+                self._loop.call_soon_threadsafe(method, *args)
 
     async def close(self) -> None:
         call, self._call = self._call, None
