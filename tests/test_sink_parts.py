@@ -83,3 +83,13 @@ def test_over_budget_points_go_to_the_spool_without_waiting(tmp_path):
     report = sink.close({"udp": {"total_messages": 1000}}, 1.0)
     assert report["spooled"] == 1001 and report["written"] == 0 and report["unaccounted"] == 0
     assert len(sink.spool.path.read_bytes().splitlines()) == 1001
+
+
+def test_public_url_drops_credentials_written_into_the_url():
+    assert SinkConfig(url="https://user:s3cret@db.example:8181/x", database="d").public_url == "https://db.example:8181/x"
+    assert SinkConfig(url="http://127.0.0.1:8428", database="d").public_url == "http://127.0.0.1:8428"
+
+
+def test_redact_blanks_the_token_and_a_url_password():
+    config = SinkConfig(url="https://user:s3cret@db.example/x", database="d", token="tok-123")
+    assert config.redact("auth tok-123 for https://user:s3cret@db.example") == "auth *** for https://user:***@db.example"

@@ -1,8 +1,9 @@
 """Results storage: raw samples and run summaries to an InfluxDB-compatible server.
 
 Parent only (DESIGN.md): workers never import this package. Importing it is
-cheap; the writer that pulls in influxdb3-python (and with it pyarrow) lives in
-``engine.sinks.influx`` and is imported only when a sink is actually opened.
+cheap; the writer and client that pull in influxdb3-python (and with it
+pyarrow) live in ``engine.sinks.writer`` and ``engine.sinks.client`` and are
+imported only when a sink is actually opened.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 #: Overrides the spool folder; the default follows the XDG state convention.
 SPOOL_DIR_ENV = "RTC_BENCH_SPOOL_DIR"
@@ -40,8 +42,21 @@ class SinkConfig:
     spool_dir: Path = field(default_factory=default_spool_dir)
 
     def redact(self, text: str) -> str:
-        """``text`` with the token blanked out: error texts from the HTTP stack are not trusted to omit it."""
-        return text.replace(self.token, "***") if self.token else text
+        """``text`` with the token (and a password in the URL) blanked out: error texts from the HTTP
+        stack are not trusted to omit them."""
+        for secret in (self.token, urlsplit(self.url).password):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    @property
+    def public_url(self) -> str:
+        """The URL without any ``user:password@``, for messages and result files."""
+        parts = urlsplit(self.url)
+        if not (parts.username or parts.password):
+            return self.url
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=host))
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ class InfluxSink:
             self.error = f"{self._pending} points unaccounted for: the client did not finish within {self._close_s:g} s"
         return {
             "enabled": True,
-            "url": self.config.url,
+            "url": self.config.public_url,
             "database": self.config.database,
             "written": self.written,
             "spooled": self.spool.points,
