@@ -15,6 +15,7 @@ import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -34,6 +35,11 @@ LOSS_GRACE_NS = 50_000_000
 COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
 
 
+def as_is(message: Any) -> Any:
+    """The wire form of transports that send and receive the ping/pong bytes themselves."""
+    return message
+
+
 class Session:
     """Pings seq 1..warmup+iterations; seqs after ``warmup`` are measured."""
 
@@ -47,8 +53,13 @@ class Session:
         interval_ns: int,
         payload_bytes: int,
         anchor: Anchor,
-        send: Callable[[bytes], None],
+        send: Callable[[Any], None],
+        to_wire: Callable[[bytes], Any] = as_is,
+        from_wire: Callable[[Any], bytes] = as_is,
     ) -> None:
+        """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
+        receives (Daily's app messages are JSON objects): pings when they are encoded ahead of time,
+        pongs when they are matched, so neither conversion lands between t1 and t4."""
         self.run_id = run_id
         self.warmup = warmup
         self.total = warmup + iterations
@@ -56,6 +67,8 @@ class Session:
         self._interval = interval_ns
         self._anchor = anchor
         self._send = send
+        self._to_wire = to_wire
+        self._from_wire = from_wire
         self._payload_bytes = payload_bytes
         n = self.total + 1  # index 0 unused: seqs start at 1
         # Flat typed arrays: 8 bytes a ping, where lists of ints would cost ~40.
@@ -63,8 +76,8 @@ class Session:
         self._t1 = array("q", bytes(8 * n))
         self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
-        self._next_payload: bytes | None = None
-        self._inbox: list[tuple[bytes, int]] = []
+        self._next_payload: Any = None
+        self._inbox: list[tuple[Any, int]] = []
         self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
@@ -84,7 +97,7 @@ class Session:
             return
         timestamp_ms = (self._anchor.wall_ns + (due_ns - self._anchor.perf_ns)) / 1e6
         self._timestamp[seq] = timestamp_ms
-        self._next_payload = encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes)
+        self._next_payload = self._to_wire(encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes))
 
     def send(self, k: int, due_ns: int) -> None:
         """Pacer callback for ping index k (seq k+1)."""
@@ -102,8 +115,8 @@ class Session:
 
     # -- receiving ------------------------------------------------------------------
 
-    def on_receive(self, data: bytes, t4: int) -> None:
-        """The transport's receiver: keep the stamped bytes; decoding and matching wait for ``match()``."""
+    def on_receive(self, data: Any, t4: int) -> None:
+        """The transport's receiver: keep the stamped message; conversion, decoding and matching wait for ``match()``."""
         self._inbox.append((data, t4))
         self.arrivals += 1
 
@@ -111,7 +124,7 @@ class Session:
         """Decode and match everything received so far (called off the receive path, before any read)."""
         inbox, self._inbox = self._inbox, []
         for data, t4 in inbox:
-            self._match_one(data, t4)
+            self._match_one(self._from_wire(data), t4)
 
     def _match_one(self, data: bytes, t4: int) -> None:
         try:

@@ -84,6 +84,8 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         payload_bytes=spec.payload_bytes,
         anchor=anchor,
         send=transport.send,
+        to_wire=transport.to_wire,
+        from_wire=transport.from_wire,
     )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

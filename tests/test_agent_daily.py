@@ -94,7 +94,7 @@ def test_connect_creates_an_expiring_room_joins_it_and_echoes(daily_api, make_fa
                     body["daily"], lambda data, t4: pongs.put_nowait((data, t4)), lambda *w: warnings.append(w)
                 )
                 sent_ms = time.time() * 1000
-                runner_side.send(encode_ping(41, sent_ms, "run-daily"))
+                runner_side.send(runner_side.to_wire(encode_ping(41, sent_ms, "run-daily")))
                 data, _t4 = await asyncio.wait_for(pongs.get(), 5)
                 await runner_side.close()
 
@@ -125,7 +125,7 @@ def test_connect_creates_an_expiring_room_joins_it_and_echoes(daily_api, make_fa
     assert echo.user_name == "echo-agent"
     assert all(v == "unsubscribed" for v in echo.profiles["base"].values())
 
-    pong = PONG_DECODER.decode(data)
+    pong = PONG_DECODER.decode(DailyClient.from_wire(data))
     assert pong.seq == 41 and pong.client_timestamp == sent_ms and pong.message_count == 1
     assert pong.t2_ns is not None and pong.t3_ns is not None and pong.t2_ns <= pong.t3_ns
 

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import msgspec
 import pytest
 
 from agent.echo import Echo
@@ -71,10 +70,11 @@ def test_join_sets_up_a_data_only_participant_and_round_trips_a_ping(sdk: FakeDa
         assert (echo_call.user_name, client_call.user_name) == ("echo-agent", "benchmark-runner")
 
         t1 = time.perf_counter_ns()
-        client.send(encode_ping(7, 1234.5, "run-1"))
+        client.send(client.to_wire(encode_ping(7, 1234.5, "run-1")))
         await inbox.wait(1)
         data, t4, thread = inbox.messages[0]
-        pong = PONG_DECODER.decode(data)
+        assert isinstance(data, dict)  # as Daily delivered it: converted only when matched
+        pong = PONG_DECODER.decode(client.from_wire(data))
         assert (pong.seq, pong.client_timestamp, pong.message_count) == (7, 1234.5, 1)
         assert pong.t2_ns <= pong.t3_ns and t4 > t1
         assert thread == threading.get_ident()  # handed to the loop, not run on the SDK's thread
@@ -129,7 +129,7 @@ def test_message_before_join_reaches_the_session_and_send_before_join_is_refused
         sdk.inject(sdk.clients[0], {"type": "pong", "seq": 99})
         await inbox.wait(1)
         # Stamped and delivered like any message; the session, not the transport, calls it unknown.
-        assert msgspec.json.decode(inbox.messages[0][0]) == {"type": "pong", "seq": 99}
+        assert inbox.messages[0][0] == {"type": "pong", "seq": 99}
         joining.cancel()
         await client.close()
 
@@ -139,12 +139,12 @@ def test_message_before_join_reaches_the_session_and_send_before_join_is_refused
 def test_echo_participant_leaving_mid_run_is_reported_and_later_pings_get_no_answer(sdk: FakeDaily) -> None:
     async def scenario() -> None:
         echo, client, inbox = await echo_and_client(sdk)
-        client.send(encode_ping(1, 1.0, "r"))
+        client.send(client.to_wire(encode_ping(1, 1.0, "r")))
         await inbox.wait(1)
         sdk.leave(sdk.clients[0])  # the SFU drops the echo
         await inbox.wait(2)
         assert inbox.notices == [("warning", "the Daily echo participant left the room (leftCall)")]
-        client.send(encode_ping(2, 2.0, "r"))
+        client.send(client.to_wire(encode_ping(2, 2.0, "r")))
         await asyncio.sleep(0.1)
         assert len(inbox.messages) == 1  # no pong for seq 2: the session will count it lost
         await client.close()
@@ -156,7 +156,7 @@ def test_echo_participant_leaving_mid_run_is_reported_and_later_pings_get_no_ans
 def test_pong_on_the_sdk_thread_is_stamped_there_while_the_loop_is_busy(sdk: FakeDaily) -> None:
     async def scenario() -> None:
         echo, client, inbox = await echo_and_client(sdk)
-        client.send(encode_ping(1, 1.0, "r"))
+        client.send(client.to_wire(encode_ping(1, 1.0, "r")))
         time.sleep(0.2)  # the loop is busy: the pong arrives on the SDK's thread meanwhile
         busy_until = time.perf_counter_ns()
         await inbox.wait(1)
@@ -187,7 +187,7 @@ def test_refused_send_is_reported_once(sdk: FakeDaily) -> None:
         sdk.leave(sdk.clients[1])  # this runner is dropped: Daily's completion reports "not joined"
         await asyncio.sleep(0.05)
         for seq in range(3):
-            client.send(encode_ping(seq + 1, 1.0, "r"))
+            client.send(client.to_wire(encode_ping(seq + 1, 1.0, "r")))
         await inbox.wait(1)
         await asyncio.sleep(0.05)
         assert inbox.notices == [("warning", "Daily refused an app message: not joined")]

@@ -408,3 +408,32 @@ def test_receiving_only_keeps_bytes_until_match() -> None:
     assert h.samples()["seq"] == [2]
     h.session.on_receive(pong_bytes(1, T2_BASE, T2_BASE + 1), h.t1[1] + 2 * MS)
     assert h.samples()["seq"] == [1]  # take_samples matches what is waiting first
+
+
+def test_wire_conversions_run_when_a_ping_is_prepared_and_a_pong_is_matched() -> None:
+    """A transport's own message form (Daily's JSON objects): converted ahead of t1 and after t4, never between."""
+    calls: list[str] = []
+    sent: list[object] = []
+
+    def to_wire(data: bytes) -> dict:
+        calls.append("to_wire")
+        return msgspec.json.decode(data)
+
+    def from_wire(message: dict) -> bytes:
+        calls.append("from_wire")
+        return msgspec.json.encode(message)
+
+    session = Session(
+        run_id="r", iterations=1, warmup=0, timeout_ns=TIMEOUT, interval_ns=INTERVAL, payload_bytes=0,
+        anchor=ANCHOR, send=sent.append, to_wire=to_wire, from_wire=from_wire,
+    )
+    session.prepare(due(0))
+    assert calls == ["to_wire"]
+    session.send(0, due(0))
+    assert calls == ["to_wire"] and sent[0]["seq"] == 1  # the prepared payload went out as is
+    t2 = T2_BASE
+    session.on_receive(msgspec.json.decode(pong_bytes(1, t2, t2 + 1000)), session.last_t1 + MS)
+    assert calls == ["to_wire"]  # nothing converted on receipt
+    session.match()
+    assert calls == ["to_wire", "from_wire"]
+    assert session.take_samples().seq == [1]

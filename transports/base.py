@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-#: ``receiver(payload, t4_ns)`` — t4 is ``time.perf_counter_ns()`` taken first
-#: thing in the transport's receive callback, before any parsing or loop hop.
-Receiver = Callable[[bytes, int], None]
+#: ``receiver(message, t4_ns)`` — t4 is ``time.perf_counter_ns()`` taken first
+#: thing in the transport's receive callback, before any parsing or loop hop;
+#: ``message`` is as the transport got it (``from_wire`` makes it bytes later).
+Receiver = Callable[[Any, int], None]
 
 #: ``handler(payload, t2_ns) -> reply or None`` — t2 is ``time.time_ns()`` taken
 #: first thing on receipt; the handler stamps t3 itself just before returning.
@@ -28,6 +29,18 @@ class TransportError(Exception):
     """A transport could not connect or lost its connection; the message is for the user."""
 
 
+class BytesOnTheWire:
+    """``to_wire``/``from_wire`` of a transport that sends and receives the bytes themselves."""
+
+    @staticmethod
+    def to_wire(data: bytes) -> bytes:
+        return data
+
+    @staticmethod
+    def from_wire(message: bytes) -> bytes:
+        return message
+
+
 class ClientTransport(Protocol):
     """Runner side of one platform."""
 
@@ -37,8 +50,14 @@ class ClientTransport(Protocol):
     async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
         """Join using the agent's /connect credentials; return once sends can start."""
 
-    def send(self, data: bytes) -> None:
-        """Queue ``data`` for sending; must not block (the caller stamps t1 right before)."""
+    def to_wire(self, data: bytes) -> Any:
+        """A ping's bytes in the form ``send`` takes; called when the ping is encoded, ahead of its send."""
+
+    def from_wire(self, message: Any) -> bytes:
+        """A received message as bytes; called when pongs are matched, off the receive path."""
+
+    def send(self, payload: Any) -> None:
+        """Queue ``to_wire``'s payload for sending; must not block (the caller stamps t1 right before)."""
 
     async def close(self) -> None:
         """Leave and release everything; safe to call twice."""

@@ -2,11 +2,11 @@
 
 Daily's app messages are JSON objects: the SDK serializes what we send and
 hands the receiver a decoded object. Our pings and pongs are JSON already, so
-``send`` decodes them to a dict for the SDK and the receive side re-encodes
-what arrives. Both happen off the stamps: t1 is taken by the caller before
-``send``; t4 is taken first thing in ``on_app_message``, on the SDK's own
-thread, and only then is the message handed to the worker's event loop with
-``call_soon_threadsafe``. Daily has one app-message mode (reliable, ordered);
+``to_wire`` decodes a ping to a dict when the session encodes it, ahead of
+its send, and ``from_wire`` re-encodes a pong when the session matches it:
+neither lies between t1 and t4. t4 is taken first thing in
+``on_app_message``, on the SDK's own thread, and only then is the message
+handed to the worker's event loop with ``call_soon_threadsafe``. Daily has one app-message mode (reliable, ordered);
 there is no lossy channel to choose.
 
 The SDK is passed in (``sdk=``, default the real ``daily`` module) so tests can
@@ -162,11 +162,19 @@ class DailyClient:
         """Joined and not yet closing: what the SDK reports now is news to the user."""
         return self._call is not None and self._call.joined
 
-    def send(self, data: bytes) -> None:
+    @staticmethod
+    def to_wire(data: bytes) -> Any:
+        return _json_decode(data)
+
+    @staticmethod
+    def from_wire(message: Any) -> bytes:
+        return _as_bytes(message)
+
+    def send(self, payload: Any) -> None:
         call = self._call
         if call is None:
             raise TransportError("daily: send before connect")
-        call.client.send_app_message(_json_decode(data), completion=self._sent)
+        call.client.send_app_message(payload, completion=self._sent)
 
     def _sent(self, error: str | None) -> None:  # on the SDK's thread
         if error:
@@ -176,7 +184,7 @@ class DailyClient:
 
     def _deliver(self, message: Any, t4: int) -> None:
         if self._receiver is not None:
-            self._receiver(_as_bytes(message), t4)
+            self._receiver(message, t4)
 
     def _tell(self, kind: str, detail: str) -> None:
         if self._notify is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from livekit import rtc
 
-from transports.base import EchoHandler, Notify, Receiver, TransportError
+from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,14 @@ class _Publisher:
     """Schedules ``publish_data`` calls and reports the first failure once."""
 
     def __init__(self, local: Any, on_error: Callable[[str], None]) -> None:
+        self._loop = asyncio.get_running_loop()
         self._local = local
         self._on_error = on_error
         self._pending: set[asyncio.Task] = set()
         self.errors = 0
 
     def publish(self, data: bytes, reliable: bool, to: list[str]) -> None:
-        task = asyncio.get_running_loop().create_task(
+        task = self._loop.create_task(
             self._local.publish_data(data, reliable=reliable, destination_identities=to)
         )
         self._pending.add(task)
@@ -86,7 +87,7 @@ async def _leave(publisher: _Publisher | None, room: Any) -> None:
             await room.disconnect()
 
 
-class LiveKitClient:
+class LiveKitClient(BytesOnTheWire):
     """Runner side: joins with the agent's token and publishes pings to the echo participant."""
 
     def __init__(self, *, reliable: bool = True, room_factory: RoomFactory | None = None) -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from transports.base import EchoHandler, Notify, Receiver, TransportError
+from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
 
 
 class _ClientProtocol(asyncio.DatagramProtocol):
@@ -19,7 +19,7 @@ class _ClientProtocol(asyncio.DatagramProtocol):
         self._receiver(data, t4)
 
 
-class UdpClient:
+class UdpClient(BytesOnTheWire):
     """Runner side: one connected datagram socket to the agent's echo port."""
 
     def __init__(self, *, reliable: bool = True) -> None:

@@ -140,7 +140,7 @@ class WebRTCClient:
             @channel.on("message")
             def _on_message(data: bytes | str) -> None:
                 t4 = time.perf_counter_ns()
-                receiver(data if isinstance(data, bytes) else data.encode(), t4)
+                receiver(data, t4)
 
             # aiortc opens an answerer's channel before emitting it: no "open" event follows.
             if not opened.done():
@@ -157,6 +157,14 @@ class WebRTCClient:
         except aiohttp.ClientError as exc:
             raise TransportError(f"could not post the webrtc answer to {answer_url}: {exc}") from exc
         self._channel = await opened
+
+    @staticmethod
+    def to_wire(data: bytes) -> bytes:
+        return data
+
+    @staticmethod
+    def from_wire(message: bytes | str) -> bytes:
+        return message if isinstance(message, bytes) else message.encode()  # a peer may send text frames
 
     def send(self, data: bytes) -> None:
         # aiortc only queues here; the SCTP task sends on the next loop turn.
