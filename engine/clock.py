@@ -67,11 +67,21 @@ def estimate_offset(t1w: np.ndarray, t2: np.ndarray, t3: np.ndarray, t4w: np.nda
     if len(t1w) == 0:
         return None
     t1w, t2, t3, t4w = (np.asarray(a, dtype=np.int64) for a in (t1w, t2, t3, t4w))
-    # Differences in int64 first: epoch ns as float64 would round to 256 ns.
-    delay = (t4w - t1w) - (t3 - t2)
+    delay = exchange_delay(t1w, t2, t3, t4w)
     best = lowest_indices(delay, CLOCK_FILTER_SAMPLES)
-    theta = ((t2[best] - t1w[best]) + (t3[best] - t4w[best])).astype(np.float64) / 2.0
+    theta = exchange_offset(t1w[best], t2[best], t3[best], t4w[best])
     return OffsetEstimate(float(np.median(theta)), float(delay[best[0]]) / 2.0, len(t1w))
+
+
+# Differences in int64 first: epoch ns as float64 would round to 256 ns.
+def exchange_delay(t1w: np.ndarray, t2: np.ndarray, t3: np.ndarray, t4w: np.ndarray) -> np.ndarray:
+    """Each exchange's round-trip delay without the agent's time (RFC 5905 δ), ns."""
+    return (t4w - t1w) - (t3 - t2)
+
+
+def exchange_offset(t1w: np.ndarray, t2: np.ndarray, t3: np.ndarray, t4w: np.ndarray) -> np.ndarray:
+    """Each exchange's offset θ (agent − client), ns."""
+    return ((t2 - t1w) + (t3 - t4w)).astype(np.float64) / 2.0
 
 
 def lowest_indices(values: np.ndarray, k: int) -> np.ndarray:

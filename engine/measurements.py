@@ -106,7 +106,8 @@ class Measurements(Sequence):
             total += float(field(start, min(start + CHUNK_ROWS, self._len)).sum(dtype=np.float64))
         return total / self._len
 
-    def _values(self, name: str, start: int, stop: int) -> list[Any]:
+    def values(self, name: str, start: int, stop: int) -> list[Any]:
+        """One field of rows ``start:stop`` in its output unit (ms rounded to the ns), or ``None`` each."""
         field, divisor = self._columns[name]
         if field is None:
             return [None] * (stop - start)
@@ -115,7 +116,7 @@ class Measurements(Sequence):
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
         names = list(self._columns)
-        return [dict(zip(names, row)) for row in zip(*(self._values(n, start, stop) for n in names))]
+        return [dict(zip(names, row)) for row in zip(*(self.values(n, start, stop) for n in names))]
 
     def iter_json(self, level: int) -> Iterator[str]:
         """The list's JSON text, indented as ``json.dump(indent=2)`` would at nesting ``level``."""
@@ -127,7 +128,7 @@ class Measurements(Sequence):
         yield "[\n"
         for start in range(0, self._len, CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, self._len)
-            texts = [_json_texts(self._values(n, start, stop)) for n in self._columns]
+            texts = [_json_texts(self.values(n, start, stop)) for n in self._columns]
             yield ",\n".join(row % cells for cells in zip(*texts))
             yield ",\n" if stop < self._len else f"\n{INDENT * level}]"
 

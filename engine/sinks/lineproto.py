@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.clock import CLOCK_FILTER_SAMPLES
+from engine.clock import CLOCK_FILTER_SAMPLES, exchange_delay, exchange_offset, lowest_indices
+from engine.measurements import Measurements
 from engine.sinks import SeriesInfo
 from ipc.frames import Hello, Samples
 
@@ -41,39 +42,37 @@ class RunningOffset:
     """
 
     def __init__(self) -> None:
-        self._delay = np.zeros(0)
+        self._delay = np.zeros(0, np.int64)
         self._theta = np.zeros(0)
 
     def update(self, delay: np.ndarray, theta: np.ndarray) -> float:
         d = np.concatenate([self._delay, delay])
         t = np.concatenate([self._theta, theta])
-        best = np.argsort(d, kind="stable")[:CLOCK_FILTER_SAMPLES]
+        best = lowest_indices(d, CLOCK_FILTER_SAMPLES)
         self._delay, self._theta = d[best], t[best]
         return float(np.median(self._theta))
 
 
-def _ms(values_ns: np.ndarray) -> list[float]:
-    return np.round(values_ns / 1e6, 6).tolist()  # as in the result JSON: ms rounded to the ns
-
-
 def sample_lines(info: SeriesInfo, hello: Hello, s: Samples, offset: RunningOffset | None) -> list[bytes]:
-    """One ``latency_measurements`` line per sample; one-way fields only where the agent sent its instants."""
-    t1, t2, t3, t4 = (np.asarray(c, dtype=np.int64) for c in (s.t1, s.t2, s.t3, s.t4))
+    """One ``latency_measurements`` line per sample; one-way fields only where the agent sent its instants.
+
+    Field values come from ``Measurements``, the result file's own definitions, so both say the same.
+    """
+    raw = {name: np.asarray(getattr(s, name), dtype=np.int64) for name in ("seq", "due", "t1", "t4", "t2", "t3")}
+    raw["processing_ns"] = np.asarray(s.processing_ns, dtype=np.int64)
     shift = hello.anchor_wall_ns - hello.anchor_perf_ns
-    t1w, t4w = t1 + shift, t4 + shift
-    one_way = t2 != 0
+    one_way = raw["t2"] != 0
     theta = 0.0
     if offset is not None and one_way.any():
-        ow = one_way
-        delay = ((t4w[ow] - t1w[ow]) - (t3[ow] - t2[ow])).astype(np.float64)
-        theta = offset.update(delay, ((t2[ow] - t1w[ow]) + (t3[ow] - t4w[ow])).astype(np.float64) / 2.0)
+        t1w, t2, t3, t4w = raw["t1"][one_way] + shift, raw["t2"][one_way], raw["t3"][one_way], raw["t4"][one_way] + shift
+        theta = offset.update(exchange_delay(t1w, t2, t3, t4w), exchange_offset(t1w, t2, t3, t4w))
+    count = len(raw["seq"])
+    fields = Measurements.from_stamps(raw, wall_minus_perf=shift, theta=theta, one_way=True, warmup=info.warmup)
     prefix = SAMPLES_MEASUREMENT + tag_set(info)
     rows = zip(
-        _ms(t4 - t1),
-        _ms((t2 - t1w) - theta),
-        _ms((t4w - t3) + theta),
-        (np.asarray(s.seq, dtype=np.int64) - info.warmup).tolist(),
-        t4w.tolist(),
+        *(fields.values(name, 0, count) for name in ("round_trip_time", "client_to_server", "server_to_client")),
+        fields.values("message_number", 0, count),
+        (raw["t4"] + shift).tolist(),
         one_way.tolist(),
     )
     return [
