@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ class FakeDaily:
         self.inits = 0
         self.clients: list[Any] = []
         self.rooms: dict[str, list[Any]] = {}
+        self.delivered_ns: list[int] = []
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._dispatch, name="fake-daily", daemon=True)
         self.thread.start()
@@ -57,6 +59,15 @@ class FakeDaily:
     def _dispatch(self) -> None:
         while (job := self._queue.get()) is not None:
             job()
+            self._queue.task_done()
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Block the caller (the test's event loop, say) until the SDK thread has run every queued callback."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                raise AssertionError("the fake SDK thread did not finish its callbacks")
+            time.sleep(0.001)
 
     def later(self, job: Callable[[], None]) -> None:
         """Run ``job`` on the SDK's thread, as the real SDK runs callbacks."""
@@ -133,6 +144,7 @@ class _FakeCallClient:
             for peer in self.sdk.rooms.get(self.room, []):
                 if peer is not self and participant_id in (None, "*", peer.id):
                     peer.events.on_app_message(json.loads(wire), self.id)
+                    self.sdk.delivered_ns.append(time.perf_counter_ns())  # the callback has returned
             if completion:
                 completion(None)
 

@@ -156,13 +156,15 @@ def test_echo_participant_leaving_mid_run_is_reported_and_later_pings_get_no_ans
 def test_pong_on_the_sdk_thread_is_stamped_there_while_the_loop_is_busy(sdk: FakeDaily) -> None:
     async def scenario() -> None:
         echo, client, inbox = await echo_and_client(sdk)
+        sent = time.perf_counter_ns()
         client.send(client.to_wire(encode_ping(1, 1.0, "r")))
-        time.sleep(0.2)  # the loop is busy: the pong arrives on the SDK's thread meanwhile
+        sdk.wait_idle()  # the loop is blocked while ping and pong cross on the SDK's thread
         busy_until = time.perf_counter_ns()
         await inbox.wait(1)
         _, t4, thread = inbox.messages[0]
-        assert t4 < busy_until  # t4 is the arrival instant, not the instant the loop got to it
-        assert busy_until - t4 > 100_000_000
+        pong_callback_returned = sdk.delivered_ns[-1]
+        # Stamped inside the SDK's callback, before the loop could run: not when the loop got to it.
+        assert sent < t4 <= pong_callback_returned < busy_until
         assert thread == threading.get_ident()
         await client.close()
         await echo.close()

@@ -181,8 +181,9 @@ def test_echo_leaving_mid_run_is_reported_and_later_pings_are_unanswered() -> No
     asyncio.run(scenario())
 
 
-def test_pong_queued_by_the_sdk_thread_is_stamped_when_the_loop_runs_it() -> None:
-    """The rtc SDK hops from its FFI thread to the loop before ``data_received``: t4 cannot be earlier."""
+def test_pong_queued_by_the_sdk_thread_is_stamped_in_the_event_it_comes_with() -> None:
+    """The rtc SDK hops from its FFI thread to the loop before ``data_received``, so t4 cannot precede the
+    loop's turn; it must be taken in that event itself, before anything queued after it runs."""
 
     async def scenario() -> None:
         sfu = FakeSfu()
@@ -191,11 +192,18 @@ def test_pong_queued_by_the_sdk_thread_is_stamped_when_the_loop_runs_it() -> Non
         await client.connect(credentials(), inbox, inbox.notify)
         room, loop = sfu.made[-1], asyncio.get_running_loop()
         packet = rtc.DataPacket(data=b"x", kind=rtc.DataPacketKind.KIND_RELIABLE, participant=None)
-        threading.Thread(target=lambda: loop.call_soon_threadsafe(room.emit, "data_received", packet)).start()
-        time.sleep(0.1)  # the loop is busy
+        next_turn: list[int] = []
+
+        def ffi_thread() -> None:
+            loop.call_soon_threadsafe(room.emit, "data_received", packet)
+            loop.call_soon_threadsafe(lambda: next_turn.append(time.perf_counter_ns()))
+
+        sdk_thread = threading.Thread(target=ffi_thread)
+        sdk_thread.start()
+        sdk_thread.join()  # both callbacks are queued while the loop is busy here
         busy_until = time.perf_counter_ns()
-        await inbox.until(lambda: inbox.messages)
-        assert inbox.messages[0][1] >= busy_until
+        await inbox.until(lambda: inbox.messages and next_turn)
+        assert busy_until <= inbox.messages[0][1] <= next_turn[0]  # no later hop before the stamp
         await client.close()
         await echo.close()
 
