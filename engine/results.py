@@ -89,13 +89,13 @@ def platform_result(
     one_way = not legacy and received > 0
 
     rtt = a["t4"] - a["t1"]
-    rtt_stats = {
+    figures = {
         "rtt": stats.describe_ms(rtt),
         "jitter": stats.jitter_mean_abs_diff(rtt),
         "jitter_rfc3550": stats.jitter_rfc3550(rtt),
     }
     network = np.subtract(rtt, a["processing_ns"], out=rtt)  # the RTT's buffer, now that its statistics are taken
-    rtt_stats["network"] = stats.describe_ms(network)
+    figures["network"] = stats.describe_ms(network)
     offset = _estimate_offset(a, network, wall_minus_perf) if one_way else None
     del rtt, network
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
@@ -104,9 +104,9 @@ def platform_result(
         a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way, warmup=warmup
     )
     if one_way:
-        rtt_stats["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
-        rtt_stats["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
-    rtt_stats["processing_mean"] = float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
+        figures["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
+        figures["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
+    figures["processing_mean"] = float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
     lost_t1w = (
         np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
     )
@@ -114,7 +114,7 @@ def platform_result(
         {"message_number": int(seq) - warmup, "timestamp": ts}
         for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())
     ]
-    statistics = _statistics(run, received, rtt_stats)
+    statistics = _statistics(run, received, figures)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     return {
         "platform": run.platform,

@@ -136,7 +136,7 @@ class DailyClient:
     """Runner side: joins the agent's room and exchanges app messages with the echo participant."""
 
     def __init__(self, *, reliable: bool = True, sdk: Any = None) -> None:
-        self.reliable = True  # Daily's only mode; ``reliable=False`` is refused by the CLI, not silently changed here
+        # ``reliable`` is taken for the uniform constructor: Daily has one mode and the CLI refuses --unreliable.
         self._sdk = sdk if sdk is not None else _real_sdk()
         self._call: _Call | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
