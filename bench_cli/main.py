@@ -161,9 +161,6 @@ def cli(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    if not verbose:
-        # The sink counts and reports its retries itself; the HTTP stack's per-retry lines only break the progress bar.
-        logging.getLogger("urllib3").setLevel(logging.ERROR)
     platforms = _platforms(platform_)
     urls = _agent_urls(agent_url, platforms)
     single_mode = sorted(transports.RELIABLE_ONLY.intersection(platforms))

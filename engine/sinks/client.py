@@ -17,8 +17,9 @@ from reactivex.scheduler import ThreadPoolScheduler
 
 from engine.sinks import SinkConfig, spool
 
-#: The client logs every retry and failed batch (URL included); the sink reports them once, in its own words.
-_LIBRARY_LOGGERS = ("influxdb_client_3", "influxdb_client.client.write.retry")
+#: The client and its HTTP stack log every retry and failed batch (URL included); the sink reports them
+#: once, in its own words.
+_LIBRARY_LOGGERS = ("influxdb_client_3", "influxdb_client.client.write.retry", "urllib3.connectionpool")
 #: First retry after ~this long, doubling (the client adds jitter), capped at _MAX_RETRY_DELAY_MS.
 _RETRY_INTERVAL_MS = 200
 _MAX_RETRY_DELAY_MS = 5000
