@@ -24,7 +24,7 @@ from engine.reply_poll import ReplyPoller
 from engine.session import LOSS_GRACE_NS, Session
 from ipc.frames import Done, Event, Hello
 from ipc.pipe import FrameWriter
-from transports.base import ClientTransport, TransportError
+from transports.base import ClientTransport, Notify, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,20 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
     )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def notify(kind: str, detail: str) -> None:
+        """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured."""
+        writer.send(Event(kind, f"{spec.platform}: {detail}", fatal=kind == "error"))
+        if kind == "error":
+            stop.set()
+
     pump = loop.create_task(_pump(session, writer, spec.flush_interval_s))
     pacer: Pacer | None = None
     partial = False
     cpu_at_start: float | None = None
     try:
         t0 = time.perf_counter_ns()
-        if not await _connect(transport, spec, session, writer, stop):
+        if not await _connect(transport, spec, session, notify, stop):
             partial = True  # stopped while joining: nothing measured; ``finally`` still says Done
             return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
@@ -145,12 +152,9 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
 
 
 async def _connect(
-    transport: ClientTransport, spec: WorkerSpec, session: Session, writer: FrameWriter, stop: asyncio.Event
+    transport: ClientTransport, spec: WorkerSpec, session: Session, notify: Notify, stop: asyncio.Event
 ) -> bool:
-    """Join within the connect timeout; False when a stop request (Ctrl-C) came first."""
-
-    def notify(kind: str, detail: str) -> None:
-        writer.send(Event(kind, f"{spec.platform}: {detail}"))
+    """Join within the connect timeout; False when a stop request (Ctrl-C, a transport error) came first."""
     joining = asyncio.ensure_future(
         asyncio.wait_for(transport.connect(spec.credentials, session.on_receive, notify), spec.connect_timeout_s)
     )
@@ -171,7 +175,7 @@ async def _connect(
 async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -> bool:
     """Wait for the schedule to finish and every ping to be answered or timed out.
 
-    Returns False when stopped early (SIGTERM from the parent).
+    Returns False when stopped early (SIGTERM from the parent, or a transport's error).
     """
     stopped = asyncio.ensure_future(stop.wait())
     try:

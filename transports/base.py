@@ -20,8 +20,10 @@ Receiver = Callable[[Any, int], None]
 #: first thing on receipt; the handler stamps t3 itself just before returning.
 EchoHandler = Callable[[bytes, int], "bytes | None"]
 
-#: ``notify(kind, detail)`` — something the user should hear about mid-run (kind
-#: "warning"), e.g. the echo participant left. Called on the worker's event loop.
+#: ``notify(kind, detail)`` — something the user should hear about mid-run, called
+#: on the worker's event loop. "warning": the run goes on (the echo participant
+#: left: later pings are lost). "error": the platform dropped this runner, so no
+#: pong can come any more; the run stops and keeps what it measured.
 Notify = Callable[[str, str], None]
 
 

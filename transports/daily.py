@@ -221,7 +221,7 @@ def _client_events(base: type, owner: DailyClient) -> Any:
         # Before the join completes, a failure reaches the user as the join's own error.
         def on_call_state_updated(self, state: str) -> None:
             if state == "left" and owner.in_call:
-                owner._from_sdk(owner._tell, "warning", "Daily ended the call")
+                owner._from_sdk(owner._tell, "error", "Daily ended the call")
 
         def on_error(self, message: str) -> None:
             if owner.in_call:

@@ -43,6 +43,14 @@ def _options() -> rtc.RoomOptions:
     return rtc.RoomOptions(auto_subscribe=False)  # data only: never pull media
 
 
+def _disconnect_reason(reason: Any) -> str:
+    """The SDK's ``DisconnectReason`` by name, e.g. SERVER_SHUTDOWN."""
+    try:
+        return rtc.DisconnectReason.Name(reason)
+    except (ValueError, TypeError):
+        return f"reason {reason}"
+
+
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
@@ -58,9 +66,7 @@ class _Publisher:
         self.errors = 0
 
     def publish(self, data: bytes, reliable: bool, to: list[str]) -> None:
-        task = self._loop.create_task(
-            self._local.publish_data(data, reliable=reliable, destination_identities=to)
-        )
+        task = self._loop.create_task(self._local.publish_data(data, reliable=reliable, destination_identities=to))
         self._pending.add(task)
         task.add_done_callback(self._done)
 
@@ -123,14 +129,29 @@ class LiveKitClient(BytesOnTheWire):
             if is_echo(participant) and not self._closing:
                 notify("warning", f"the LiveKit echo participant {participant.identity!r} left room {room_name}")
 
+        def on_reconnecting() -> None:
+            if not self._closing:
+                notify(
+                    "warning",
+                    f"LiveKit lost the connection to {url}; the SDK is reconnecting, pings meanwhile may be lost",
+                )
+
+        def on_reconnected() -> None:
+            if not self._closing:
+                notify("warning", f"LiveKit reconnected to {url}")
+
         def on_disconnected(reason: Any) -> None:
             if not self._closing:
-                notify("warning", f"LiveKit disconnected this runner from room {room_name} (reason {reason})")
+                notify(
+                    "error", f"LiveKit disconnected this runner from room {room_name} ({_disconnect_reason(reason)})"
+                )
 
         self._room = room = self._room_factory()
         room.on("data_received", on_data)
         room.on("participant_connected", on_joined)
         room.on("participant_disconnected", on_left)
+        room.on("reconnecting", on_reconnecting)
+        room.on("reconnected", on_reconnected)
         room.on("disconnected", on_disconnected)
         self.waiting_for = f"the join of LiveKit room {room_name} at {url}"
         try:
