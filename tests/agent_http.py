@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from agent.app import EchoAgent
+from agent.cli import READY_PREFIX
+from agent.embedded import readline_within
 
 #: Every in-process scenario is bounded as a whole.
 BOUND_S = 15.0
@@ -56,3 +60,51 @@ def run_agent(tmp_path, platform: str, env: dict[str, str]) -> subprocess.Comple
         env=env,
         cwd=tmp_path,  # no .env of the checkout
     )
+
+
+class AgentProcess:
+    """``with AgentProcess(...) as agent:`` runs ``echo-agent --platform P`` until stopped; ``agent.url``.
+
+    Its whole output (the ready line included) is kept in ``agent.output`` for
+    the assertions that nothing secret was printed.
+    """
+
+    def __init__(self, platform: str, env: dict[str, str], cwd, start_timeout_s: float = 60.0) -> None:
+        self.platform, self.env, self.cwd, self.start_timeout_s = platform, env, cwd, start_timeout_s
+        self.url = ""
+        self.output = ""
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> AgentProcess:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--platform", self.platform, "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,  # credentials from ``env`` only, not a stray .env
+        )
+        line = readline_within(self._proc, self.start_timeout_s)
+        self.output = line
+        if not line.startswith(READY_PREFIX):
+            self.stop(signal.SIGKILL)
+            pytest.fail(f"echo-agent --platform {self.platform} did not start: {self.output}")
+        self.url = line.removeprefix(READY_PREFIX).strip()
+        return self
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Signal it (SIGTERM: leave every room and exit 0; SIGKILL: a crash) and collect its output."""
+        if self.returncode is None and self._proc is not None:
+            self._proc.send_signal(signum)
+            try:
+                out, err = self._proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                out, err = self._proc.communicate()
+            self.output += out + err
+            self.returncode = self._proc.returncode
+        return self.returncode
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests import victoria as vm
+from tests.livekit_loopback.launch import ServerProcess
+from tests.netns import veth_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,3 +51,20 @@ def victoria(tmp_path):
     """A real VictoriaMetrics server on 127.0.0.1 (skips, or fails in CI, when it is not installed)."""
     with vm.running(tmp_path) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def veth():
+    """A network namespace with a veth pair to this one (root only, else skipped); always removed."""
+    with veth_namespace() as ns:
+        yield ns
+
+
+@pytest.fixture
+def livekit_server(veth, tmp_path):
+    """The loopback LiveKit server on the namespace side of ``veth``; stopped after the test."""
+    server = ServerProcess(veth, tmp_path / "livekit-loopback.log").start()
+    try:
+        yield server
+    finally:
+        server.kill()

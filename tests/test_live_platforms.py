@@ -12,13 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from agent.cli import READY_PREFIX
-from agent.embedded import readline_within
+from tests.agent_http import AgentProcess
 from tests.conftest import run_cli
 from tests.test_cli_e2e import assert_seed_shape
 
@@ -47,26 +44,13 @@ def assert_nothing_secret(text: str) -> None:
 
 @pytest.mark.parametrize("platform", [pytest.param(p, marks=live(p)) for p in ("daily", "livekit")])
 def test_twenty_pings_against_the_real_platform(platform, tmp_path):
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "agent", "--platform", platform, "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,  # credentials from the environment only, not a stray .env
-    )
-    try:
-        line = readline_within(agent, 60)
-        if not line.startswith(READY_PREFIX):
-            agent.kill()
-            _, err = agent.communicate(timeout=10)
-            pytest.fail(f"echo-agent --platform {platform} did not start: {line}{err}")
-        url = line[len(READY_PREFIX) :].strip()
+    with AgentProcess(platform, os.environ.copy(), tmp_path) as agent:
         out = tmp_path / "out.json"
         proc = run_cli(
             "--platform",
             platform,
             "--agent-url",
-            url,
+            agent.url,
             "--iterations",
             str(ITERATIONS),
             "--cooldown",
@@ -76,17 +60,10 @@ def test_twenty_pings_against_the_real_platform(platform, tmp_path):
             cwd=tmp_path,
             timeout=180,
         )
-    finally:
-        agent.terminate()
-        try:
-            agent_out, agent_err = agent.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent_out, agent_err = agent.communicate()
     assert proc.returncode == 0, proc.stderr
-    assert agent.returncode == 0, agent_err
+    assert agent.returncode == 0, agent.output
     result = json.loads(out.read_text())
     assert_seed_shape(result, platform, ITERATIONS)
     assert result["statistics"]["total_messages"] == ITERATIONS
     assert len(result["measurements"]) == result["statistics"]["successful_messages"] == ITERATIONS
-    assert_nothing_secret(proc.stdout + proc.stderr + agent_out + agent_err + line)
+    assert_nothing_secret(proc.stdout + proc.stderr + agent.output)

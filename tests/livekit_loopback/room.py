@@ -14,13 +14,16 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection
 from livekit.protocol import models, rtc
 
 log = logging.getLogger(__name__)
+
+#: Packets held per participant and channel until the channel opens; beyond that they are dropped.
+BACKLOG_LIMIT = 1000
 
 PERMISSION = models.ParticipantPermission(can_subscribe=True, can_publish=True, can_publish_data=True)
 
@@ -42,6 +45,25 @@ class Participant:
         # aiortc's default STUN server is on the internet and would stall candidate gathering offline.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channels: dict[str, RTCDataChannel] = {}
+        # Packets for a channel the SDK has not opened yet: its join returns before the
+        # channels' in-band open reaches us, and a packet sent to it meanwhile must not vanish.
+        self.backlog: dict[str, list[bytes]] = defaultdict(list)
+
+    def deliver(self, label: str, packet: bytes) -> bool:
+        """Send on this participant's ``label`` channel, or hold it until the channel opens."""
+        channel = self.channels.get(label)
+        if channel is not None and channel.readyState == "open":
+            channel.send(packet)
+            return True
+        if len(self.backlog[label]) < BACKLOG_LIMIT:
+            self.backlog[label].append(packet)
+            return True
+        return False
+
+    def opened(self, channel: RTCDataChannel) -> None:
+        self.channels[channel.label] = channel
+        for packet in self.backlog.pop(channel.label, []):
+            channel.send(packet)
 
     async def signal(self, response: rtc.SignalResponse) -> None:
         await self.ws.send_bytes(response.SerializeToString())
@@ -116,8 +138,8 @@ class Room:
                 await other.signal(update)
 
     def _attach(self, sender: Participant, channel: RTCDataChannel) -> None:
-        sender.channels[channel.label] = channel
         channel.on("message", lambda message: self._relay(sender, channel.label, message))
+        sender.opened(channel)
 
     def _relay(self, sender: Participant, label: str, message: bytes | str) -> None:
         if isinstance(message, str):
@@ -125,8 +147,9 @@ class Room:
         packet = models.DataPacket.FromString(message)
         wanted = set(packet.destination_identities)
         for other in self.others(sender):
-            channel = other.channels.get(label)
-            if channel is None or channel.readyState != "open" or (wanted and other.identity not in wanted):
+            if wanted and other.identity not in wanted:
                 continue
-            channel.send(message)
-            self.relayed[label] += 1
+            if other.deliver(label, message):
+                self.relayed[label] += 1
+            else:
+                log.warning("room %s: %s's %s backlog is full; packet dropped", self.name, other.identity, label)

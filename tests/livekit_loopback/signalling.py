@@ -56,10 +56,20 @@ def _join_request(request: web.Request) -> rtc.JoinRequest:
 class LoopbackServer:
     """Rooms by name, created on first join and dropped when empty."""
 
-    def __init__(self, api_key: str, api_secret: str) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        ping_interval_s: int = PING_INTERVAL_S,
+        ping_timeout_s: int = PING_TIMEOUT_S,
+    ) -> None:
+        if ping_interval_s <= 0 or ping_timeout_s <= 0:
+            raise ValueError("the SDK needs a ping interval and timeout above 0")
         self._verifier = api.TokenVerifier(api_key, api_secret)
+        self._ping = (ping_interval_s, ping_timeout_s)
         self.rooms: dict[str, Room] = {}
         self.relayed: Counter[str] = Counter()
+        self.pings = 0  # keepalives answered: a test can see the SDK kept its link alive
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -110,7 +120,7 @@ class LoopbackServer:
             if join.HasField("publisher_offer"):
                 await _answer(participant, join.publisher_offer)
             async for message in ws:
-                if message.type != WSMsgType.BINARY or not await _handle(
+                if message.type != WSMsgType.BINARY or not await self._handle(
                     participant, rtc.SignalRequest.FromString(message.data)
                 ):
                     break
@@ -121,8 +131,7 @@ class LoopbackServer:
                 del self.rooms[room.name]
         return ws
 
-    @staticmethod
-    def _join_response(room: Room, participant: Participant) -> rtc.JoinResponse:
+    def _join_response(self, room: Room, participant: Participant) -> rtc.JoinResponse:
         return rtc.JoinResponse(
             room=room.info(),
             participant=participant.info(),
@@ -130,34 +139,35 @@ class LoopbackServer:
             server_version="1.9.0",
             server_info=models.ServerInfo(version="1.9.0", protocol=16, node_id="loopback"),
             subscriber_primary=False,  # True would make the SDK wait for a server-made subscriber connection
-            ping_interval=PING_INTERVAL_S,
-            ping_timeout=PING_TIMEOUT_S,
+            ping_interval=self._ping[0],
+            ping_timeout=self._ping[1],
         )
+
+    async def _handle(self, participant: Participant, request: rtc.SignalRequest) -> bool:
+        """Answer one client request; False when the client left."""
+        kind = request.WhichOneof("message")
+        if kind == "offer":  # renegotiation on /rtc/v1, the first offer on /rtc
+            await _answer(participant, request.offer)
+        elif kind == "trickle":
+            await _add_candidate(participant, request.trickle.candidateInit)
+        elif kind == "ping_req":
+            self.pings += 1
+            now_ms = int(time.time() * 1000)
+            await participant.signal(
+                rtc.SignalResponse(pong_resp=rtc.Pong(last_ping_timestamp=request.ping_req.timestamp, timestamp=now_ms))
+            )
+        elif kind == "ping":
+            self.pings += 1
+            await participant.signal(rtc.SignalResponse(pong=int(time.time() * 1000)))
+        elif kind == "leave":
+            return False
+        return True  # subscription, metadata, sync_state, ...: nothing to do for a data-only room
 
     async def _shutdown(self, app: web.Application) -> None:
         """Tell everyone the server is going away, so SDKs disconnect at once instead of retrying."""
         for room in list(self.rooms.values()):
             for participant in list(room.participants.values()):
                 await room.remove(participant, models.DisconnectReason.SERVER_SHUTDOWN)
-
-
-async def _handle(participant: Participant, request: rtc.SignalRequest) -> bool:
-    """Answer one client request; False when the client left."""
-    kind = request.WhichOneof("message")
-    if kind == "offer":  # renegotiation on /rtc/v1, the first offer on /rtc
-        await _answer(participant, request.offer)
-    elif kind == "trickle":
-        await _add_candidate(participant, request.trickle.candidateInit)
-    elif kind == "ping_req":
-        now_ms = int(time.time() * 1000)
-        await participant.signal(
-            rtc.SignalResponse(pong_resp=rtc.Pong(last_ping_timestamp=request.ping_req.timestamp, timestamp=now_ms))
-        )
-    elif kind == "ping":
-        await participant.signal(rtc.SignalResponse(pong=int(time.time() * 1000)))
-    elif kind == "leave":
-        return False
-    return True  # subscription, metadata, sync_state, ...: nothing to do for a data-only room
 
 
 async def _answer(participant: Participant, offer: rtc.SessionDescription) -> None:
