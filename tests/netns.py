@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import shutil
 import subprocess
@@ -21,12 +22,14 @@ import pytest
 
 #: Names of what we create; leftovers of a killed test run are recognised by it and removed.
 PREFIX = "rtcb"
+_serial = itertools.count()
 INSTALL_HINT = "install iproute2 (apt-get install iproute2), as .ci/run does"
 
 
 @dataclass(frozen=True)
 class VethNamespace:
     name: str
+    host_if: str
     host_ip: str  # this side of the pair, in the machine's own namespace
     ns_ip: str  # the namespace's side
 
@@ -55,8 +58,6 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -64,8 +65,8 @@ def sweep() -> None:
     """Remove namespaces left by test runs that were killed before their cleanup ran."""
     for line in _ip("netns", "list").splitlines():
         name = line.split()[0] if line.split() else ""
-        suffix = name.removeprefix(PREFIX)
-        if name.startswith(PREFIX) and suffix.isdigit() and not _alive(int(suffix)):
+        owner = name.removeprefix(f"{PREFIX}-").split("-")[0]
+        if name.startswith(f"{PREFIX}-") and owner.isdigit() and not _alive(int(owner)):
             with contextlib.suppress(subprocess.CalledProcessError):
                 _ip("netns", "del", name)
 
@@ -82,11 +83,12 @@ def _free_subnet() -> ipaddress.IPv4Network:
 
 @contextlib.contextmanager
 def veth_namespace() -> Iterator[VethNamespace]:
-    """A namespace ``rtcb<pid>`` with a veth pair to this one; removed on exit, even after a failure."""
+    """A namespace ``rtcb-<pid>-<n>`` with a veth pair to this one; removed on exit, even after a failure."""
     require()
     sweep()
-    name = f"{PREFIX}{os.getpid()}"
-    host_if, ns_if = f"{name}h", f"{name}n"  # within the 15-character interface name limit
+    made = f"{os.getpid()}-{next(_serial)}"
+    name = f"{PREFIX}-{made}"
+    host_if, ns_if = f"rb{made}h", f"rb{made}n"  # within the 15-character interface name limit
     subnet = _free_subnet()
     host_ip, ns_ip = str(subnet[1]), str(subnet[2])
     try:
@@ -97,7 +99,7 @@ def veth_namespace() -> Iterator[VethNamespace]:
         _ip("-n", name, "addr", "add", f"{ns_ip}/24", "dev", ns_if)
         _ip("-n", name, "link", "set", ns_if, "up")
         _ip("-n", name, "link", "set", "lo", "up")
-        yield VethNamespace(name, host_ip, ns_ip)
+        yield VethNamespace(name, host_if, host_ip, ns_ip)
     finally:
         # Deleting the namespace destroys its end of the pair, and with it ours; the link delete
         # covers a failure before the namespace side existed.

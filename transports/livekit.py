@@ -103,6 +103,9 @@ class LiveKitClient(BytesOnTheWire):
         self._publisher: _Publisher | None = None
         self._destination: list[str] = []
         self._closing = False
+        # Set while the SDK reconnects: pings are then not handed to it, so they cannot pile
+        # up in its engine, which delayed its final ``disconnected`` by tens of seconds.
+        self._reconnecting = False
         self.waiting_for = "the LiveKit room"
 
     async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
@@ -130,13 +133,12 @@ class LiveKitClient(BytesOnTheWire):
                 notify("warning", f"the LiveKit echo participant {participant.identity!r} left room {room_name}")
 
         def on_reconnecting() -> None:
+            self._reconnecting = True
             if not self._closing:
-                notify(
-                    "warning",
-                    f"LiveKit lost the connection to {url}; the SDK is reconnecting, pings meanwhile may be lost",
-                )
+                notify("warning", f"LiveKit lost the connection to {url}; pings until the SDK reconnects are lost")
 
         def on_reconnected() -> None:
+            self._reconnecting = False
             if not self._closing:
                 notify("warning", f"LiveKit reconnected to {url}")
 
@@ -169,7 +171,8 @@ class LiveKitClient(BytesOnTheWire):
     def send(self, data: bytes) -> None:
         if self._publisher is None:
             raise TransportError("livekit: send before connect")
-        self._publisher.publish(data, self.reliable, self._destination)
+        if not self._reconnecting:
+            self._publisher.publish(data, self.reliable, self._destination)
 
     async def close(self) -> None:
         self._closing = True
