@@ -4,7 +4,9 @@
 It has ``Daily.init``, ``EventHandler`` and ``CallClient`` with the real
 signatures. Calls in one room reach each other through one dispatcher thread,
 as the real SDK calls back on threads of its own; app messages are
-serialized to JSON and back, as Daily does. Scripts: ``join_error`` (the
+serialized to JSON and back, as Daily does. Each call reports its own call
+state (``joining``, ``joined``, ``leaving``, ``left``) through
+``on_call_state_updated``, once per change. Scripts: ``join_error`` (the
 completion carries Daily's message), ``join_hangs`` (no completion ever),
 ``leave(client)`` from the SFU's side, and ``inject`` for a message arriving
 from nowhere.
@@ -81,7 +83,8 @@ class FakeDaily:
         self.later(lambda: client.events.on_app_message(json.loads(json.dumps(message)), sender))
 
     def leave(self, client: Any) -> None:
-        """The SFU drops ``client`` from its room: the others hear ``on_participant_left``."""
+        """The SFU drops ``client`` from its room: the others hear ``on_participant_left``, ``client``
+        itself its call state going to ``left``."""
         self.later(lambda: client._drop("leftCall"))
 
 
@@ -97,6 +100,7 @@ class _FakeCallClient:
         self.join_args: dict[str, Any] = {}
         self.profiles: Any = None
         self.sent: list[tuple[Any, str | None]] = []
+        self.state = "initialized"
         self.left = 0
         self.released = 0
         sdk.clients.append(self)
@@ -119,6 +123,8 @@ class _FakeCallClient:
             return
 
         def joined() -> None:
+            self._set_state("joining")
+            self._set_state("joined")
             self.room = meeting_url
             self.sdk.rooms.setdefault(meeting_url, []).append(self)
             completion({"participants": {"local": self.participant()}}, None)
@@ -153,7 +159,15 @@ class _FakeCallClient:
     def leave(self, completion: Any = None) -> None:
         self._check()
         self.left += 1
-        self.sdk.later(lambda: (self._drop("leftCall"), completion and completion(None)))
+
+        def left() -> None:
+            if self.state != "left":
+                self._set_state("leaving")
+            self._drop("leftCall")
+            if completion:
+                completion(None)
+
+        self.sdk.later(left)
 
     def _drop(self, reason: str) -> None:
         members = self.sdk.rooms.get(self.room or "", [])
@@ -162,6 +176,13 @@ class _FakeCallClient:
             for peer in members:
                 peer.events.on_participant_left(self.participant(), reason)
         self.room = None
+        self._set_state("left")
+
+    def _set_state(self, state: str) -> None:
+        """On the SDK's thread, as Daily reports it: once per change."""
+        if state != self.state:
+            self.state = state
+            self.events.on_call_state_updated(state)
 
     def release(self) -> None:
         self.released += 1

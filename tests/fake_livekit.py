@@ -4,10 +4,11 @@
 ``on``/``connect``/``disconnect``/``remote_participants``/``local_participant``
 surface and emits the SDK's events (``participant_connected``,
 ``participant_disconnected``, ``data_received`` with a ``DataPacket``,
-``disconnected``) on the event loop, where the real SDK emits them. The
+``disconnected`` with a ``DisconnectReason``, ``reconnecting``,
+``reconnected``) on the event loop, where the real SDK emits them. The
 token's identity is read from the JWT without checking it. Scripts:
-``connect_error`` (raises ``rtc.ConnectError``), ``connect_hangs``,
-``evict(identity)`` from the server's side.
+``connect_error`` (raises ``rtc.ConnectError``), ``connect_hangs``, and from
+the server's side ``evict(identity, reason)`` and ``reconnect(identity)``.
 """
 
 from __future__ import annotations
@@ -38,10 +39,22 @@ class FakeSfu:
         self.made.append(made)
         return made
 
-    def evict(self, identity: str) -> None:
-        for members in self.rooms.values():
-            for member in [m for m in members if m.identity == identity]:
-                member._leave()
+    def members(self, identity: str) -> list[FakeRoom]:
+        return [m for members in self.rooms.values() for m in members if m.identity == identity]
+
+    def evict(self, identity: str, reason: int = rtc.DisconnectReason.PARTICIPANT_REMOVED) -> None:
+        """The server removes ``identity``: the others hear ``participant_disconnected``, its own room
+        ``disconnected`` with ``reason``, after which its ``disconnect()`` has nothing left to do."""
+        for member in self.members(identity):
+            member._leave()
+            member.loop.call_soon(member.emit, "disconnected", reason)
+
+    def reconnect(self, identity: str) -> None:
+        """``identity``'s connection drops and the SDK resumes it: ``reconnecting``, then ``reconnected``;
+        it stays in its room throughout."""
+        for member in self.members(identity):
+            member.loop.call_soon(member.emit, "reconnecting")
+            member.loop.call_soon(member.emit, "reconnected")
 
 
 class _LocalParticipant:

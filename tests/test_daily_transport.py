@@ -187,13 +187,47 @@ def test_refused_send_is_reported_once(sdk: FakeDaily) -> None:
     async def scenario() -> None:
         echo, client, inbox = await echo_and_client(sdk)
         sdk.leave(sdk.clients[1])  # this runner is dropped: Daily's completion reports "not joined"
-        await asyncio.sleep(0.05)
+        await inbox.wait(1)  # the drop itself: its own error, tested on its own below
         for seq in range(3):
             client.send(client.to_wire(encode_ping(seq + 1, 1.0, "r")))
-        await inbox.wait(1)
+        await inbox.wait(2)
         await asyncio.sleep(0.05)
-        assert inbox.notices == [("warning", "Daily refused an app message: not joined")]
+        assert [n for n in inbox.notices if n[0] == "warning"] == [
+            ("warning", "Daily refused an app message: not joined")
+        ]
         await client.close()
+        await echo.close()
+
+    asyncio.run(scenario())
+
+
+def test_runner_dropped_mid_run_is_one_error(sdk: FakeDaily) -> None:
+    async def scenario() -> None:
+        echo, client, inbox = await echo_and_client(sdk)
+        client.send(client.to_wire(encode_ping(1, 1.0, "r")))
+        await inbox.wait(1)
+        sdk.leave(sdk.clients[1])  # the SFU drops this runner: its call state goes to "left"
+        await inbox.wait(2)
+        await client.close()  # the worker closes after the error: that leave is not news
+        sdk.wait_idle()
+        await asyncio.sleep(0.05)
+        assert inbox.notices == [("error", "Daily ended the call")]
+        assert len(inbox.messages) == 1
+        await echo.close()
+
+    asyncio.run(scenario())
+
+
+def test_closing_mid_run_is_no_error(sdk: FakeDaily) -> None:
+    async def scenario() -> None:
+        echo, client, inbox = await echo_and_client(sdk)
+        client.send(client.to_wire(encode_ping(1, 1.0, "r")))
+        await inbox.wait(1)
+        await client.close()  # Daily reports our own call state going to "left" too
+        sdk.wait_idle()
+        await asyncio.sleep(0.05)
+        assert sdk.clients[1].state == "left"
+        assert inbox.notices == []
         await echo.close()
 
     asyncio.run(scenario())

@@ -181,6 +181,66 @@ def test_echo_leaving_mid_run_is_reported_and_later_pings_are_unanswered() -> No
     asyncio.run(scenario())
 
 
+async def connected_with_a_pong(sfu: FakeSfu) -> tuple[LiveKitEcho, LiveKitClient, Inbox]:
+    """Echo and runner in the room, one ping answered: mid-run."""
+    echo = await start_echo(sfu)
+    client, inbox = LiveKitClient(room_factory=sfu.room), Inbox()
+    await client.connect(credentials(), inbox, inbox.notify)
+    client.send(encode_ping(1, 1.0, "r"))
+    await inbox.until(lambda: inbox.messages)
+    return echo, client, inbox
+
+
+@pytest.mark.parametrize("reason", ["PARTICIPANT_REMOVED", "DUPLICATE_IDENTITY", "SERVER_SHUTDOWN", "ROOM_DELETED"])
+def test_runner_removed_mid_run_is_one_error_naming_the_reason(reason: str) -> None:
+    async def scenario() -> None:
+        sfu = FakeSfu()
+        echo, client, inbox = await connected_with_a_pong(sfu)
+        sfu.evict(RUNNER_IDENTITY, rtc.DisconnectReason.Value(reason))
+        await inbox.until(lambda: inbox.notices)
+        await client.close()  # the worker closes after the error: not news either
+        await asyncio.sleep(0.05)
+        assert inbox.notices == [("error", f"LiveKit disconnected this runner from room bench-1 ({reason})")]
+        await echo.close()
+
+    asyncio.run(scenario())
+
+
+def test_closing_mid_run_is_no_error() -> None:
+    async def scenario() -> None:
+        sfu = FakeSfu()
+        echo, client, inbox = await connected_with_a_pong(sfu)
+        await client.close()  # the SDK emits "disconnected" (CLIENT_INITIATED) for our own leave too
+        await asyncio.sleep(0.05)
+        assert sfu.made[1].disconnects == 1
+        assert inbox.notices == []
+        await echo.close()
+
+    asyncio.run(scenario())
+
+
+def test_reconnecting_and_reconnected_are_warnings_and_the_run_goes_on() -> None:
+    async def scenario() -> None:
+        sfu = FakeSfu()
+        echo, client, inbox = await connected_with_a_pong(sfu)
+        sfu.reconnect(RUNNER_IDENTITY)
+        await inbox.until(lambda: len(inbox.notices) == 2)
+        assert inbox.notices == [
+            (
+                "warning",
+                f"LiveKit lost the connection to {URL}; the SDK is reconnecting, pings meanwhile may be lost",
+            ),
+            ("warning", f"LiveKit reconnected to {URL}"),
+        ]
+        client.send(encode_ping(2, 2.0, "r"))
+        await inbox.until(lambda: len(inbox.messages) == 2)
+        await client.close()
+        await echo.close()
+        assert len(inbox.notices) == 2
+
+    asyncio.run(scenario())
+
+
 def test_pong_queued_by_the_sdk_thread_is_stamped_in_the_event_it_comes_with() -> None:
     """The rtc SDK hops from its FFI thread to the loop before ``data_received``, so t4 cannot precede the
     loop's turn; it must be taken in that event itself, before anything queued after it runs."""
