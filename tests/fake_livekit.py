@@ -49,11 +49,13 @@ class FakeSfu:
             member._leave()
             member.loop.call_soon(member.emit, "disconnected", reason)
 
-    def reconnect(self, identity: str) -> None:
-        """``identity``'s connection drops and the SDK resumes it: ``reconnecting``, then ``reconnected``;
-        it stays in its room throughout."""
+    def reconnecting(self, identity: str) -> None:
+        """``identity``'s connection drops and its SDK starts to resume it; it stays in its room."""
         for member in self.members(identity):
             member.loop.call_soon(member.emit, "reconnecting")
+
+    def reconnected(self, identity: str) -> None:
+        for member in self.members(identity):
             member.loop.call_soon(member.emit, "reconnected")
 
 
@@ -72,7 +74,9 @@ class _LocalParticipant:
         kind = rtc.DataPacketKind.KIND_RELIABLE if reliable else rtc.DataPacketKind.KIND_LOSSY
         for peer in self._room.peers():
             if not destination_identities or peer.identity in destination_identities:
-                packet = rtc.DataPacket(data=bytes(payload), kind=kind, participant=FakeParticipant(self._room.identity))
+                packet = rtc.DataPacket(
+                    data=bytes(payload), kind=kind, participant=FakeParticipant(self._room.identity)
+                )
                 peer.loop.call_soon(peer.emit, "data_received", packet)
 
 

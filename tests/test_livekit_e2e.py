@@ -10,6 +10,7 @@ are real too: the echo agent killed, the server stopped or crashed.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -178,12 +179,14 @@ def test_echo_leaving_mid_run_loses_the_later_pings_and_the_run_ends_on_time(liv
 
 def assert_stopped_with(runner: Runner, iterations: int, reason: str) -> None:
     """Exit 1, the platform's reason in one error line and in the JSON, and what was measured kept."""
-    errors = [line for line in runner.stderr.splitlines() if line.startswith("benchmark-runner: error:")]
+    errors = [line for line in runner.stderr.splitlines() if line.startswith("benchmark-runner: error: ")]
     assert len(errors) == 1, runner.stderr
-    assert "livekit: LiveKit disconnected this runner from room bench-" in errors[0] and reason in errors[0]
+    error = errors[0].removeprefix("benchmark-runner: error: ")
+    assert re.fullmatch(rf"livekit: LiveKit disconnected this runner from room bench-[0-9a-f]+ \({reason}\)", error)
     result = runner.result()
     stats, meta = result["statistics"], result["metadata"]
-    assert meta["partial"] is True and reason in meta["error"]
+    assert meta["partial"] is True and meta["error"] == error
+    assert not [w for w in meta["warnings"] if "disconnected this runner" in w]  # said once, as the error
     assert 0 < stats["successful_messages"] <= meta["pings_sent"] - WARMUP < iterations  # stopped early, kept
     assert len(result["measurements"]) == stats["successful_messages"]
 
@@ -203,4 +206,4 @@ def test_server_crashing_mid_run_is_an_error_once_the_sdk_gives_up(livekit_serve
     )
     assert code == 1, runner.stderr
     assert_stopped_with(runner, iterations, "UNKNOWN_REASON")
-    assert any("the SDK is reconnecting" in w for w in runner.result()["metadata"]["warnings"])
+    assert any("pings until the SDK reconnects are lost" in w for w in runner.result()["metadata"]["warnings"])

@@ -219,20 +219,24 @@ def test_closing_mid_run_is_no_error() -> None:
     asyncio.run(scenario())
 
 
-def test_reconnecting_and_reconnected_are_warnings_and_the_run_goes_on() -> None:
+def test_pings_are_held_back_while_the_sdk_reconnects_with_warnings_and_the_run_goes_on() -> None:
     async def scenario() -> None:
         sfu = FakeSfu()
         echo, client, inbox = await connected_with_a_pong(sfu)
-        sfu.reconnect(RUNNER_IDENTITY)
+        runner = sfu.made[1].local_participant
+        sfu.reconnecting(RUNNER_IDENTITY)
+        await inbox.until(lambda: len(inbox.notices) == 1)
+        published = len(runner.published)
+        client.send(encode_ping(2, 2.0, "r"))  # lost: a reconnecting SDK is not handed packets
+        await asyncio.sleep(0.05)
+        assert len(runner.published) == published and len(inbox.messages) == 1
+        sfu.reconnected(RUNNER_IDENTITY)
         await inbox.until(lambda: len(inbox.notices) == 2)
         assert inbox.notices == [
-            (
-                "warning",
-                f"LiveKit lost the connection to {URL}; the SDK is reconnecting, pings meanwhile may be lost",
-            ),
+            ("warning", f"LiveKit lost the connection to {URL}; pings until the SDK reconnects are lost"),
             ("warning", f"LiveKit reconnected to {URL}"),
         ]
-        client.send(encode_ping(2, 2.0, "r"))
+        client.send(encode_ping(3, 3.0, "r"))
         await inbox.until(lambda: len(inbox.messages) == 2)
         await client.close()
         await echo.close()
