@@ -233,6 +233,19 @@ def test_closing_mid_run_is_no_error(sdk: FakeDaily) -> None:
     asyncio.run(scenario())
 
 
+def test_a_drop_the_sdk_reported_just_before_our_close_is_not_an_error(sdk: FakeDaily) -> None:
+    async def scenario() -> None:
+        echo, client, inbox = await echo_and_client(sdk)
+        sdk.leave(sdk.clients[1])
+        sdk.wait_idle()  # "left" came on the SDK's thread; its notice waits for the loop, which closes first
+        await client.close()
+        await asyncio.sleep(0.05)
+        assert inbox.notices == []
+        await echo.close()
+
+    asyncio.run(scenario())
+
+
 def test_the_echo_answers_each_sender_and_ignores_garbage(sdk: FakeDaily) -> None:
     async def scenario() -> None:
         handler = Echo()

@@ -198,7 +198,8 @@ class DailyClient:
 
     async def close(self) -> None:
         call, self._call = self._call, None
-        self._receiver = None
+        # News the SDK thread queued before this is moot now, even "Daily ended the call".
+        self._receiver, self._notify = None, None
         if call is not None:
             await call.leave()
 
