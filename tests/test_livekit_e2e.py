@@ -144,7 +144,9 @@ def test_an_echo_agent_with_the_wrong_secret_refuses_to_start(livekit_server, tm
     assert wrong["LIVEKIT_API_SECRET"] not in proc.stdout + proc.stderr
 
 
-def run_and_interrupt(server: ServerProcess, tmp_path: Path, iterations: int, act, wait_s: float) -> tuple[int, Runner]:
+def run_and_interrupt(
+    server: ServerProcess, tmp_path: Path, iterations: int, act, wait_s: float
+) -> tuple[int, Runner, AgentProcess]:
     """A run at 100 pings/s (1 s timeout) with ``act(agent)`` done about 100 answered pings in."""
     with echo_agent(server, tmp_path) as agent:
         runner = Runner(
@@ -155,13 +157,14 @@ def run_and_interrupt(server: ServerProcess, tmp_path: Path, iterations: int, ac
         runner.wait_until_pinging()
         time.sleep(1.0)
         act(agent)
-        return runner.wait(wait_s), runner
+        code = runner.wait(wait_s)
+    return code, runner, agent
 
 
 def test_echo_leaving_mid_run_loses_the_later_pings_and_the_run_ends_on_time(livekit_server, tmp_path):
     iterations = 400
     # A crash: the server sees the echo's socket close and tells the runner it left.
-    code, runner = run_and_interrupt(livekit_server, tmp_path, iterations, lambda a: a.stop(signal.SIGKILL), 120)
+    code, runner, _ = run_and_interrupt(livekit_server, tmp_path, iterations, lambda a: a.stop(signal.SIGKILL), 120)
     assert code == 0, runner.stderr
     result = runner.result()
     stats, meta = result["statistics"], result["metadata"]
@@ -194,14 +197,17 @@ def assert_stopped_with(runner: Runner, iterations: int, reason: str) -> None:
 def test_server_stopped_mid_run_is_a_clear_error_and_the_partial_result_is_kept(livekit_server, tmp_path):
     iterations = 1000
     # A clean stop: the server tells every participant to leave.
-    code, runner = run_and_interrupt(livekit_server, tmp_path, iterations, lambda a: livekit_server.stop(), 60)
+    code, runner, agent = run_and_interrupt(livekit_server, tmp_path, iterations, lambda a: livekit_server.stop(), 60)
     assert code == 1, runner.stderr
     assert_stopped_with(runner, iterations, "SERVER_SHUTDOWN")
+    # The agent outlives its server and says why its echo is gone.
+    assert agent.returncode == 0
+    assert f"LiveKit disconnected the echo from {livekit_server.url} (SERVER_SHUTDOWN)" in agent.output
 
 
 def test_server_crashing_mid_run_is_an_error_once_the_sdk_gives_up(livekit_server, tmp_path):
     iterations = 6000  # a minute of pings: longer than the SDK's reconnect attempts (about 20 s here)
-    code, runner = run_and_interrupt(
+    code, runner, _ = run_and_interrupt(
         livekit_server, tmp_path, iterations, lambda a: livekit_server.stop(signal.SIGKILL), 120
     )
     assert code == 1, runner.stderr

@@ -205,7 +205,12 @@ class LiveKitEcho:
                 reliable = packet.kind == rtc.DataPacketKind.KIND_RELIABLE
                 self._publisher.publish(pong, reliable, [packet.participant.identity])
 
+        def on_disconnected(reason: Any) -> None:
+            if self._room is room:  # not our own close
+                log.warning("LiveKit disconnected the echo from %s (%s)", self._url, _disconnect_reason(reason))
+
         room.on("data_received", on_data)
+        room.on("disconnected", on_disconnected)
         try:
             await asyncio.wait_for(room.connect(self._url, self._token, _options()), ECHO_JOIN_TIMEOUT_S)
         except TimeoutError:
