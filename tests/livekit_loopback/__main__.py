@@ -45,9 +45,12 @@ def main() -> None:
     parser.add_argument("--ping-timeout", type=int, default=PING_TIMEOUT_S, help="keepalive timeout given to SDKs (s)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
+    key, secret = os.environ.get("LIVEKIT_API_KEY", ""), os.environ.get("LIVEKIT_API_SECRET", "")
+    if not key or not secret:
+        parser.error("set LIVEKIT_API_KEY and LIVEKIT_API_SECRET: the server verifies join tokens with them")
     logging.basicConfig(level=logging.WARNING, format="loopback %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tests.livekit_loopback").setLevel(args.log_level)  # joins and leaves; not aioice's chatter
-    asyncio.run(serve(args, os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"]))
+    asyncio.run(serve(args, key, secret))
 
 
 if __name__ == "__main__":
