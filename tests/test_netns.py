@@ -46,3 +46,9 @@ def test_namespaces_of_killed_runs_are_swept():
         assert stale not in namespaces()
     finally:
         subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+
+
+def test_without_root_they_skip_and_say_why(monkeypatch):
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="needs root to create a network namespace"):
+        netns.require()
