@@ -8,7 +8,8 @@ surface and emits the SDK's events (``participant_connected``,
 ``reconnected``) on the event loop, where the real SDK emits them. The
 token's identity is read from the JWT without checking it. Scripts:
 ``connect_error`` (raises ``rtc.ConnectError``), ``connect_hangs``, and from
-the server's side ``evict(identity, reason)`` and ``reconnect(identity)``.
+the server's side ``evict(identity, reason)``, ``reconnecting(identity)`` and
+``reconnected(identity)``.
 """
 
 from __future__ import annotations

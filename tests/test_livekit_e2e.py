@@ -191,10 +191,11 @@ def test_echo_leaving_mid_run_loses_the_later_pings_and_the_run_ends_on_time(liv
     answered = [m["message_number"] for m in result["measurements"]]
     assert answered == list(range(1, len(answered) + 1))  # every ping before the crash, none after
     assert any("echo participant 'echo-agent' left" in w for w in meta["warnings"]), meta["warnings"]
-    # On time: from the first measured ping, the schedule and one timeout for the last ping; not a hang.
+    # On time, relative to the run's own schedule (pings, then one timeout for the last): waiting on the
+    # reconnecting SDK or a connect timeout would take several schedules.
     schedule_s = (iterations * COOLDOWN_MS + TIMEOUT_MS) / 1000
     first_ping_to_end_s = meta["end_time"] - result["measurements"][0]["timestamp"]
-    assert first_ping_to_end_s < schedule_s + 2.0, (first_ping_to_end_s, schedule_s)
+    assert first_ping_to_end_s / schedule_s < 1.4, (first_ping_to_end_s, schedule_s)
 
 
 def assert_stopped_with(runner: Runner, iterations: int, reason: str) -> None:
