@@ -21,8 +21,8 @@ from aiohttp import web
 
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
-from engine.clock import boot_id
-from engine.results import engine_version
+from engine.parent.results import engine_version
+from engine.worker.clock import boot_id
 from transports.base import TransportError
 
 log = logging.getLogger(__name__)

@@ -12,15 +12,13 @@ import click
 from aiohttp import web
 from dotenv import load_dotenv
 
+from agent import READY_PREFIX
 from agent.app import EchoAgent
 from agent.rooms import CredentialError, LocalRooms, Rooms
 
 #: The platforms each agent kind serves; the webrtc agent also serves the UDP baseline.
 AGENT_PLATFORMS = {"daily": ("daily",), "livekit": ("livekit",), "webrtc": ("webrtc", "udp")}
 DEFAULT_PORTS = {"daily": 8000, "livekit": 8001, "webrtc": 8002}
-
-#: The first line on stdout once serving; the runner's embedded mode reads it to learn the port.
-READY_PREFIX = "echo-agent listening on "
 
 
 class _BadConfig(click.ClickException):

@@ -10,7 +10,7 @@ import time
 
 import msgspec
 
-from engine.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
+from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ import click
 from dotenv import load_dotenv
 
 import transports
-from agent.embedded import EmbeddedAgent
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
-from engine import results
-from engine.errors import BenchError
-from engine.results import RunSettings, engine_version
-from engine.runner import check_settings, new_run_id, run_benchmark
+from engine.parent import results
+from engine.parent.embedded_agent import EmbeddedAgent
+from engine.parent.errors import BenchError
+from engine.parent.results import RunSettings, engine_version
+from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
 #: Platforms an embedded agent can serve when no --agent-url is given.
 EMBEDDABLE = ("webrtc", "udp")
@@ -231,7 +231,7 @@ def flush_spool_cli(**influx) -> int:
 
     Exit 0 when no spool file is left, 1 when the server refused some (they stay), 2 on bad input.
     """
-    from engine.sinks.client import flush_spool  # lazily: it loads influxdb3-python and pyarrow
+    from engine.parent.sinks.client import flush_spool  # lazily: it loads influxdb3-python and pyarrow
 
     config = sink_config(influx)
     if config is None:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from engine.aggregator import PlatformRun
+from engine.parent.aggregator import PlatformRun
 
 
 class ProgressBar:

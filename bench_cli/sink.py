@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import click
 
-from engine.errors import BenchError
-from engine.sinks import SPOOL_DIR_ENV, SinkConfig, default_spool_dir, spool
+from engine.parent.errors import BenchError
+from engine.parent.sinks import SPOOL_DIR_ENV, SinkConfig, default_spool_dir, spool
 
 _OPTIONS = [
     click.option(

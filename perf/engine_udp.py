@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.protocol import encode_ping
-from engine.results import RunSettings
-from engine.runner import new_run_id, run_benchmark
-from engine.sinks import SinkConfig
+from engine.parent.results import RunSettings
+from engine.parent.runner import new_run_id, run_benchmark
+from engine.parent.sinks import SinkConfig
+from engine.worker.protocol import encode_ping
 from perf import PerfError
 
 TIMEOUT_MS = 1000.0

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agent.embedded import EmbeddedAgent
-from engine.results import RunSettings
-from engine.runner import new_run_id, run_benchmark
+from engine.parent.embedded_agent import EmbeddedAgent
+from engine.parent.results import RunSettings
+from engine.parent.runner import new_run_id, run_benchmark
 from perf import PerfError, report
 
 PLATFORMS = ("udp", "webrtc")

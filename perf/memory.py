@@ -47,9 +47,9 @@ def _status_kb(field: str) -> int:
 
 def parent_peak(n: int) -> dict[str, Any]:
     """In this process: feed n samples through the parent's path; RSS figures in MB."""
-    from engine.aggregator import BYTES_PER_SAMPLE, PlatformRun
-    from engine.clock import ClockMode
-    from engine.results import PlatformContext, RunSettings, platform_result, write_json
+    from engine.parent.aggregator import BYTES_PER_SAMPLE, PlatformRun
+    from engine.parent.offset import ClockMode
+    from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
     from ipc.frames import Done, Hello, decode, encode
 
     settings = RunSettings("mem", n, 1000.0, 1.0, 0, 0, "perf")
@@ -95,7 +95,7 @@ def _bare_worker() -> None:
     """What a worker process holds before it measures anything: its imports."""
     import uvloop  # noqa: F401
 
-    import engine.worker  # noqa: F401
+    import engine.worker.main  # noqa: F401
 
 
 def worker_peak(agent_url: str, n: int) -> dict[str, Any]:

@@ -37,7 +37,7 @@ WARMUP = 50
 
 
 async def _bare_timer(rate: int, count: int) -> array:
-    from engine.pacer import Pacer
+    from engine.worker.pacer import Pacer
 
     lags = array("q")
     interval = round(1e9 / rate)

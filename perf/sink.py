@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.runner import new_run_id
-from engine.sinks import SeriesInfo, SinkConfig
+from engine.parent.runner import new_run_id
+from engine.parent.sinks import SeriesInfo, SinkConfig
 from ipc.frames import Hello, Samples
 from perf import PerfError, engine_udp
 from perf.report import row
@@ -57,7 +57,7 @@ def config(url: str, spool_dir: Path) -> SinkConfig:
 
 def throughput(url: str, points: int) -> dict[str, Any]:
     """Offer ``points`` samples as fast as possible; points/s from the first offer until all are written."""
-    from engine.sinks.writer import InfluxSink  # loads influxdb3-python: only when this row runs
+    from engine.parent.sinks.writer import InfluxSink  # loads influxdb3-python: only when this row runs
 
     hello = Hello("udp", 0, anchor_wall_ns=time.time_ns(), anchor_perf_ns=0, anchor_uncertainty_ns=0)
     run_id = new_run_id()

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from agent.embedded import EmbeddedAgent
+from engine.parent.embedded_agent import EmbeddedAgent
 from perf import PerfError, engine_udp, first_pong, memory, pipeline, pyref, schedule, sink, sockperf
 
 #: Rows in the order they run within a round.

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from agent import READY_PREFIX
 from agent.app import EchoAgent
-from agent.cli import READY_PREFIX
-from agent.embedded import readline_within
+from engine.parent.embedded_agent import readline_within
 
 #: Every in-process scenario is bounded as a whole.
 BOUND_S = 15.0

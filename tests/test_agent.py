@@ -11,9 +11,9 @@ import time
 import aiohttp
 import pytest
 
-from agent.cli import READY_PREFIX
-from engine.clock import boot_id
-from engine.protocol import PONG_DECODER, encode_ping
+from agent import READY_PREFIX
+from engine.worker.clock import boot_id
+from engine.worker.protocol import PONG_DECODER, encode_ping
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 
 import agent.app
+from agent import READY_PREFIX
 from agent.app import EchoAgent
-from agent.cli import READY_PREFIX
 from agent.daily_rooms import DailyRooms
-from agent.embedded import readline_within
 from agent.rooms import CredentialError
-from engine.protocol import PONG_DECODER, encode_ping
+from engine.parent.embedded_agent import readline_within
+from engine.worker.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import agent_env, call, run, run_agent, serving
 from tests.daily_api_stub import DailyApiStub
 from tests.fake_daily import FakeDaily

@@ -16,7 +16,7 @@ from livekit import api
 from agent.app import EchoAgent
 from agent.livekit_rooms import LiveKitRooms
 from agent.rooms import CredentialError
-from engine.protocol import PONG_DECODER, encode_ping
+from engine.worker.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import agent_env, call, run, run_agent, serving
 from tests.fake_livekit import FakeSfu
 from tests.threaded_app import ThreadedApp

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from agent.echo import Echo
-from engine.aggregator import PlatformRun
-from engine.orchestrator import Orchestrator
-from engine.worker import WorkerSpec
+from engine.parent.aggregator import PlatformRun
+from engine.parent.orchestrator import Orchestrator
+from engine.worker.main import WorkerSpec
 from ipc import frames
 from ipc.frames import Done, Event, Hello, Lost, Samples
 from ipc.pipe import FrameWriter, read_frames

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from engine.aggregator import PlatformRun
-from engine.clock import ClockMode
-from engine.results import PlatformContext, RunSettings, check_writable, platform_result, write_json
+from engine.parent.aggregator import PlatformRun
+from engine.parent.offset import ClockMode
+from engine.parent.results import PlatformContext, RunSettings, check_writable, platform_result, write_json
 from ipc.frames import Done, Hello, Lost, Samples
 
 MS = 1_000_000
@@ -119,7 +119,7 @@ def test_write_json_is_atomic_and_checks_come_first(tmp_path):
 
 def test_streamed_file_is_exactly_what_json_dump_writes_for_row_dicts(tmp_path, monkeypatch):
     # Chunks of 4 rows, so a 10-sample run crosses chunk boundaries; nested as in a side-by-side run.
-    monkeypatch.setattr("engine.measurements.CHUNK_ROWS", 4)
+    monkeypatch.setattr("engine.parent.measurements.CHUNK_ROWS", 4)
     one_way = result(run_with([(2, 2), (2.5, 1.25), (7, 3)] * 3 + [(1, 1)], lost=[14]), ClockMode.ESTIMATE)
     legacy_run = run_with([(2, 2)] * 5)
     legacy_run.done.legacy_agent = True

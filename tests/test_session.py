@@ -14,9 +14,9 @@ import msgspec
 import pytest
 
 from agent.echo import Echo
-from engine.clock import Anchor, take_anchor
-from engine.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, encode_ping_sized
-from engine.session import COUNTERS, LOSS_GRACE_NS, Session
+from engine.worker.clock import Anchor, take_anchor
+from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, encode_ping_sized
+from engine.worker.session import COUNTERS, LOSS_GRACE_NS, Session
 
 MS = 1_000_000
 TIMEOUT = 100 * MS
@@ -220,7 +220,7 @@ def test_malformed_and_oversized_messages_never_become_samples(caplog) -> None:
         return data
 
     oversized = sized(1, MAX_MESSAGE_BYTES + 1)
-    with caplog.at_level(logging.WARNING, logger="engine.session"):
+    with caplog.at_level(logging.WARNING, logger="engine.worker.session"):
         for data in [*garbage, oversized]:
             h.receive(data, t4)
     assert h.session.counters == counters(malformed=len(garbage) + 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sinks import SeriesInfo, SinkConfig, lineproto, spool
+from engine.parent.sinks import SeriesInfo, SinkConfig, lineproto, spool
 from ipc.frames import Hello, Samples
 
 INFO = SeriesInfo("udp", "us west,2=a", "r1", warmup=5, estimate_offset=False)
@@ -70,7 +70,7 @@ def test_a_spool_being_written_is_left_alone(tmp_path):
 
 def test_over_budget_points_go_to_the_spool_without_waiting(tmp_path):
     """A server that never answers in time: the budget caps what waits in memory, the rest is spooled at once."""
-    from engine.sinks.writer import InfluxSink
+    from engine.parent.sinks.writer import InfluxSink
 
     config = SinkConfig(
         url="http://127.0.0.1:9", database="d", spool_dir=tmp_path, max_pending=50, max_retries=0, timeout_ms=200

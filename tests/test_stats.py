@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import clock, stats
-from engine.aggregator import HDR_HIGHEST_US, new_histogram, record_ns
-from engine.clock import ClockMode, choose_mode, estimate_offset
-from engine.compare import compare, median_difference_ci
+from engine.parent import offset, stats
+from engine.parent.aggregator import HDR_HIGHEST_US, new_histogram, record_ns
+from engine.parent.compare import compare, median_difference_ci
+from engine.parent.offset import ClockMode, choose_mode, estimate_offset
+from engine.worker import clock
 
 MS = 1_000_000  # ns
 
@@ -197,8 +198,8 @@ def test_lowest_indices_are_a_stable_argsorts_first_k_ties_included(seed: int) -
     rng = np.random.default_rng(seed)
     values = rng.integers(0, 20, 5000)  # many ties at every value, the boundary one included
     for k in (1, 8, 300):
-        assert clock.lowest_indices(values, k).tolist() == np.argsort(values, kind="stable")[:k].tolist()
-    assert clock.lowest_indices(values[:5], 8).tolist() == np.argsort(values[:5], kind="stable").tolist()
+        assert offset.lowest_indices(values, k).tolist() == np.argsort(values, kind="stable")[:k].tolist()
+    assert offset.lowest_indices(values[:5], 8).tolist() == np.argsort(values[:5], kind="stable").tolist()
 
 
 def test_estimate_offset_empty() -> None:

@@ -14,14 +14,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import agent_client, results
-from engine.clock import ClockMode, choose_mode
-from engine.compare import compare
-from engine.errors import BenchError
-from engine.orchestrator import Orchestrator, Progress
-from engine.results import PlatformContext, RunSettings
-from engine.sinks import SeriesInfo, SinkConfig
-from engine.worker import WorkerSpec
+from engine.parent import agent_client, results
+from engine.parent.compare import compare
+from engine.parent.errors import BenchError
+from engine.parent.offset import ClockMode, choose_mode
+from engine.parent.orchestrator import Orchestrator, Progress
+from engine.parent.results import PlatformContext, RunSettings
+from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.worker.main import WorkerSpec
 
 
 @dataclass

@@ -1,20 +1,17 @@
-"""Clocks: monotonic-to-wall anchors, the NTP on-wire offset estimate and clock modes.
+"""The agent's clock against ours: the NTP on-wire offset estimate θ̂ and the clock modes.
 
-Stamps t1/t4 are ``perf_counter_ns`` (monotonic, immune to wall-clock steps);
-the agent's t2/t3 are wall time. To compare them we convert the client's
-monotonic stamps to wall time through one anchor pair read at worker start.
+The worker's anchors (``engine.worker.clock``) put t1/t4 on the wall clock;
+here the parent estimates how far the agent's wall clock is from ours.
 """
 
 from __future__ import annotations
 
 import enum
-import time
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+from engine.worker.clock import boot_id
 
 #: θ̂ is the median θ of this many lowest-delay exchanges (the NTP clock filter keeps 8).
 CLOCK_FILTER_SAMPLES = 8
@@ -26,34 +23,6 @@ class ClockMode(enum.StrEnum):
     SAME_HOST = "same-host"  # θ = 0, proven by equal kernel boot ids
     SYNCED = "synced"  # θ = 0, the user states both clocks are NTP/PTP disciplined
     ESTIMATE = "estimate"  # θ = θ̂, assumes the minimum-delay exchange was symmetric
-
-
-class Anchor(NamedTuple):
-    wall_ns: int
-    perf_ns: int
-    uncertainty_ns: int
-
-
-def take_anchor(reads: int = 32) -> Anchor:
-    """Best of several back-to-back (perf, wall, perf) reads: the narrowest bracket wins."""
-    best: Anchor | None = None
-    for _ in range(reads):
-        p0 = time.perf_counter_ns()
-        wall = time.time_ns()
-        p1 = time.perf_counter_ns()
-        width = p1 - p0
-        if best is None or width < best.uncertainty_ns:
-            best = Anchor(wall, (p0 + p1) // 2, width)
-    assert best is not None
-    return best
-
-
-def boot_id() -> str:
-    """This kernel's boot id; two processes with the same one share CLOCK_REALTIME."""
-    try:
-        return BOOT_ID_PATH.read_text().strip()
-    except OSError:
-        return ""
 
 
 class OffsetEstimate(NamedTuple):

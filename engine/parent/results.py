@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import stats
-from engine.aggregator import PlatformRun
-from engine.clock import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
-from engine.measurements import INDENT, Measurements
+from engine.parent import stats
+from engine.parent.aggregator import PlatformRun
+from engine.parent.measurements import INDENT, Measurements
+from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
 
 FORMAT_VERSION = 1
 

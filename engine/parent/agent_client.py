@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import aiohttp
 import msgspec
 
-from engine.errors import BenchError
+from engine.parent.errors import BenchError
 
 HTTP_TIMEOUT_S = 10.0
 

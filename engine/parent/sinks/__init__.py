@@ -2,7 +2,7 @@
 
 Parent only (DESIGN.md): workers never import this package. Importing it is
 cheap; the writer and client that pull in influxdb3-python (and with it
-pyarrow) live in ``engine.sinks.writer`` and ``engine.sinks.client`` and are
+pyarrow) live in ``engine.parent.sinks.writer`` and ``engine.parent.sinks.client`` and are
 imported only when a sink is actually opened.
 """
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from engine.clock import Anchor
-from engine.protocol import decode_pong, encode_ping_sized
+from engine.worker.clock import Anchor
+from engine.worker.protocol import decode_pong, encode_ping_sized
 from ipc.frames import Lost, Samples
 
 log = logging.getLogger(__name__)

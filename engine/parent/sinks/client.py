@@ -15,7 +15,7 @@ from influxdb_client_3 import InfluxDBClient3, WriteOptions, WritePrecision, Wri
 from influxdb_client_3.exceptions import InfluxDBError
 from reactivex.scheduler import ThreadPoolScheduler
 
-from engine.sinks import SinkConfig, spool
+from engine.parent.sinks import SinkConfig, spool
 
 #: The client and its HTTP stack log every retry and failed batch (URL included); the sink reports them
 #: once, in its own words.

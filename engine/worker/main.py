@@ -18,10 +18,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import transports
-from engine.clock import take_anchor
-from engine.pacer import Pacer
-from engine.reply_poll import ReplyPoller
-from engine.session import LOSS_GRACE_NS, Session
+from engine.worker.clock import take_anchor
+from engine.worker.pacer import Pacer
+from engine.worker.reply_poll import ReplyPoller
+from engine.worker.session import LOSS_GRACE_NS, Session
 from ipc.frames import Done, Event, Hello
 from ipc.pipe import FrameWriter
 from transports.base import ClientTransport, Notify, TransportError

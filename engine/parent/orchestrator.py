@@ -19,9 +19,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.aggregator import PlatformRun
-from engine.sinks import SeriesInfo, SinkConfig, disabled_report
-from engine.worker import WorkerSpec, worker_main
+from engine.parent.aggregator import PlatformRun
+from engine.parent.sinks import SeriesInfo, SinkConfig, disabled_report
+from engine.worker.main import WorkerSpec, worker_main
 from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
 
@@ -56,7 +56,7 @@ class Orchestrator:
 
     def run(self) -> dict[str, PlatformRun]:
         if self._sink_plan:
-            from engine.sinks.writer import InfluxSink  # lazily: it loads influxdb3-python and pyarrow
+            from engine.parent.sinks.writer import InfluxSink  # lazily: it loads influxdb3-python and pyarrow
 
             config, series, verbose = self._sink_plan
             self._sink = InfluxSink(config, self._specs[0].run_id, series, verbose)

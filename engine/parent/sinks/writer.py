@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from engine.sinks import SeriesInfo, SinkConfig, client, lineproto, spool
+from engine.parent.sinks import SeriesInfo, SinkConfig, client, lineproto, spool
 from ipc.frames import Hello, Samples
 
 _STOP = object()

@@ -7,8 +7,8 @@ import sys
 import tempfile
 import threading
 
-from agent.cli import READY_PREFIX
-from engine.errors import BenchError
+from agent import READY_PREFIX
+from engine.parent.errors import BenchError
 
 START_TIMEOUT_S = 30.0
 

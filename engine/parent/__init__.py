@@ -1,0 +1,1 @@
+"""The parent side: supervision, aggregation, statistics, results and sinks."""
