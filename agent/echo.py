@@ -10,7 +10,7 @@ import time
 
 import msgspec
 
-from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
+from engine.worker.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class Echo:
             if len(data) > MAX_MESSAGE_BYTES:
                 raise msgspec.ValidationError(f"{len(data)} bytes is over the limit")
             ping = PING_DECODER.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except DECODE_ERRORS as exc:
             if not self.malformed:
                 log.warning("ignoring malformed ping: %s", exc)
             self.malformed += 1

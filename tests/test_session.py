@@ -179,9 +179,9 @@ def test_pong_for_a_seq_never_sent_is_unknown() -> None:
     h = Scripted(iterations=5)
     h.send(2)
     t4 = h.t1[2] + MS
-    for seq in (3, 0, -1, 99):  # 3 not yet sent; 0/-1 impossible; 99 beyond the run
+    for seq in (3, 0, -1, 99):  # 3 not yet sent; 0 impossible; -1 outside the protocol; 99 beyond the run
         h.receive(pong_bytes(seq, T2_BASE, T2_BASE + 1), t4)
-    assert h.session.counters == counters(unknown=4)
+    assert h.session.counters == counters(unknown=3, malformed=1)
     assert h.samples()["seq"] == []
     # Once seq 3 has really been sent, its pong is matched normally.
     h.send(1)

@@ -1,16 +1,32 @@
 """Ping/pong messages of the data-channel wire protocol (DESIGN.md, "Wire protocol").
 
 Shared by the runner's session and the echo agent so the format lives in one
-place. Decoding is strict: anything that does not match raises
-``msgspec.ValidationError``/``DecodeError`` and the caller counts it.
+place. Decoding is strict: anything that does not match raises one of
+``DECODE_ERRORS`` and the caller counts it. Every number is bounded at decode
+time, so whatever a peer sends, what reaches the parent fits its int64 columns
+and their differences.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import msgspec
 
 #: Messages larger than this are refused before decoding (DESIGN.md).
 MAX_MESSAGE_BYTES = 64 * 1024
+
+#: What msgspec raises for bad input: its own errors (ValueError subclasses), UnicodeDecodeError
+#: (also a ValueError) for invalid UTF-8 in a string, RecursionError for deeply nested arrays.
+DECODE_ERRORS = (ValueError, RecursionError)
+
+#: Agent instants are Unix epoch ns up to 2**62 (year 2116): t3 - t2, t2 + processing and
+#: RTT - processing then all fit in int64.
+MAX_EPOCH_NS = 2**62
+EpochNs = Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_NS)]
+#: Legacy agents' instants in ms, bounded alike so their difference in ns fits int64 too.
+EpochMs = Annotated[float, msgspec.Meta(ge=0, le=MAX_EPOCH_NS / 1e6)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
@@ -21,8 +37,8 @@ class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
     decoding accepts it missing and refuses any other value.
     """
 
-    seq: int
-    timestamp: float
+    seq: Count
+    timestamp: EpochMs
     run_id: str = ""
     pad: str = ""
 
@@ -30,13 +46,13 @@ class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
 class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``."""
 
-    client_timestamp: float
-    server_receive_time: float
-    server_send_time: float
-    seq: int | None = None
-    message_count: int | None = None
-    t2_ns: int | None = None
-    t3_ns: int | None = None
+    client_timestamp: EpochMs
+    server_receive_time: EpochMs
+    server_send_time: EpochMs
+    seq: Count | None = None
+    message_count: Count | None = None
+    t2_ns: EpochNs | None = None
+    t3_ns: EpochNs | None = None
 
 
 PING_DECODER = msgspec.json.Decoder(Ping)
@@ -59,7 +75,7 @@ def encode_ping_sized(seq: int, timestamp_ms: float, run_id: str, payload_bytes:
 
 
 def decode_pong(data: bytes) -> Pong:
-    """Strict decode; raises ``ValueError`` subclasses for anything malformed or oversized."""
+    """Strict decode; raises one of ``DECODE_ERRORS`` for anything malformed or oversized."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise msgspec.ValidationError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
     return PONG_DECODER.decode(data)

@@ -17,10 +17,8 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from engine.worker.clock import Anchor
-from engine.worker.protocol import decode_pong, encode_ping_sized
+from engine.worker.protocol import DECODE_ERRORS, decode_pong, encode_ping_sized
 from ipc.frames import Lost, Samples
 
 log = logging.getLogger(__name__)
@@ -129,7 +127,7 @@ class Session:
     def _match_one(self, data: bytes, t4: int) -> None:
         try:
             pong = decode_pong(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except DECODE_ERRORS as exc:
             self._count("malformed", exc)
             return
         seq = pong.seq
