@@ -5,20 +5,26 @@ platform's ``Rooms``), joins it as the echo participant and returns its
 credentials in the original agent's shape (``room_id`` plus one object named
 after the platform). Sessions end on /disconnect, when they expire, and when
 the agent stops; each platform's credentials are checked before it listens.
+
+In public: with a token every request but /health must carry it as
+``Authorization: Bearer``; a session's answer URL is itself a secret (its
+room id, 64 random bits, handed only to whoever connected). Sessions are
+capped (429 beyond), since each holds a socket or a paid room.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
+from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody, read_body
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
 from engine.parent.results import engine_version
@@ -28,7 +34,10 @@ from transports.base import TransportError
 log = logging.getLogger(__name__)
 
 SESSION_TTL_S = 600
+DEFAULT_MAX_SESSIONS = 10
 _SWEEP_INTERVAL_S = 5.0
+#: Platforms whose echo answers any address that sends to it: a session there needs the runner's run_id.
+_REFLECTING = ("udp",)
 
 
 @dataclass
@@ -42,13 +51,28 @@ class _Session:
 class EchoAgent:
     """State of one agent process: which platforms it serves and its live sessions."""
 
-    def __init__(self, rooms: dict[str, Rooms]) -> None:
+    def __init__(
+        self,
+        rooms: dict[str, Rooms],
+        *,
+        token: str | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        session_ttl_s: float = SESSION_TTL_S,
+        sweep_interval_s: float = _SWEEP_INTERVAL_S,
+    ) -> None:
         self.rooms = rooms
         self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
+        self._expected_auth = f"Bearer {token}".encode() if token else None
+        self.max_sessions = max_sessions
+        self._opening = 0  # /connect calls between the cap check and their session's registration
+        self.session_ttl_s = session_ttl_s
+        self._sweep_interval_s = sweep_interval_s
+        # Read once: under a flood of connections /health must not need a file descriptor of its own.
+        self._identity = {"boot_id": boot_id(), "version": engine_version()}
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._authorize])
         app.add_routes(
             [
                 web.get("/health", self.health),
@@ -73,29 +97,43 @@ class EchoAgent:
         for rooms in self.rooms.values():
             await rooms.stop()
 
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler):
+        if self._expected_auth is None or request.path == "/health" or request.path.startswith("/sessions/"):
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, self._expected_auth):
+            raise web.HTTPUnauthorized(
+                text="this agent needs its AGENT_TOKEN as 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await handler(request)
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {
-                "status": "ok",
-                "platforms": list(self.platforms),
-                "boot_id": boot_id(),
-                "version": engine_version(),
-                "sessions": len(self.sessions),
-            }
+            {"status": "ok", "platforms": list(self.platforms), **self._identity, "sessions": len(self.sessions)}
         )
 
     async def connect(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        platform = body.get("platform", self.platforms[0])
+        body = await read_body(request, ConnectBody)
+        platform = body.platform or self.platforms[0]
         if platform not in self.platforms:
             raise web.HTTPBadRequest(text=f"this agent serves {', '.join(self.platforms)}, not {platform!r}")
-        reliable = body.get("reliable", True)
-        if not isinstance(reliable, bool):
-            raise web.HTTPBadRequest(text="'reliable' must be true or false")
-        echo = Echo()
-        expires_at = int(time.time()) + SESSION_TTL_S
+        if platform in _REFLECTING and not body.run_id:
+            raise web.HTTPBadRequest(text=f"a {platform} session needs the runner's 'run_id': its echo answers only those pings")
+        if len(self.sessions) + self._opening >= self.max_sessions:
+            raise web.HTTPTooManyRequests(text=f"{self.max_sessions} sessions are open (the agent's --max-sessions); retry when one ends")
+        self._opening += 1
         try:
-            room = await self.rooms[platform].open(echo, reliable, expires_at)
+            return await self._open(request, platform, body)
+        finally:
+            self._opening -= 1
+
+    async def _open(self, request: web.Request, platform: str, body: ConnectBody) -> web.Response:
+        echo = Echo(run_id=body.run_id)
+        expires_at = int(time.time() + self.session_ttl_s)
+        try:
+            room = await self.rooms[platform].open(echo, body.reliable, expires_at)
         except TransportError as exc:
             log.warning("%s session not started: %s", platform, exc)
             raise web.HTTPBadGateway(text=f"{platform}: {exc}") from None
@@ -114,22 +152,25 @@ class EchoAgent:
         session = self.sessions.get(request.match_info["room_id"])
         if session is None or not hasattr(session.room.endpoint, "accept_answer"):
             raise web.HTTPNotFound(text="no such session awaiting an answer")
-        body = await _json_body(request)
-        if not isinstance(body.get("sdp"), str):
-            raise web.HTTPBadRequest(text="'sdp' (string) is required")
-        await session.room.endpoint.accept_answer(body["sdp"])
+        body = await read_body(request, AnswerBody)
+        try:
+            await session.room.endpoint.accept_answer(body.sdp)
+        except ValueError as exc:  # aiortc's word for an SDP it cannot parse or apply
+            raise web.HTTPBadRequest(text=f"unusable SDP answer: {exc}") from None
         return web.json_response({"status": "ok"})
 
     async def disconnect(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        room_id = body.get("room_id")
-        if room_id not in self.sessions:
-            raise web.HTTPNotFound(text=f"no session {room_id!r}")
+        room_id = (await read_body(request, DisconnectBody)).room_id
         echoed = await self._close(room_id)
+        if echoed is None:
+            raise web.HTTPNotFound(text=f"no session {room_id!r}")
         return web.json_response({"status": "ok", "room_id": room_id, "messages_echoed": echoed})
 
-    async def _close(self, room_id: str) -> int:
-        session = self.sessions.pop(room_id)
+    async def _close(self, room_id: str) -> int | None:
+        """End a session; None when it is already gone (a /disconnect and the expiry sweep may race)."""
+        session = self.sessions.pop(room_id, None)
+        if session is None:
+            return None
         with contextlib.suppress(Exception):
             await session.room.endpoint.close()
         if session.room.cleanup is not None:
@@ -140,20 +181,8 @@ class EchoAgent:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(_SWEEP_INTERVAL_S)
+            await asyncio.sleep(self._sweep_interval_s)
             now = time.time()
             for room_id in [r for r, s in self.sessions.items() if s.expires_at <= now]:
-                log.info("session %s expired", room_id)
-                await self._close(room_id)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return body
+                if await self._close(room_id) is not None:
+                    log.info("session %s expired", room_id)

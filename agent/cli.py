@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -13,12 +15,13 @@ from aiohttp import web
 from dotenv import load_dotenv
 
 from agent import READY_PREFIX
-from agent.app import EchoAgent
+from agent.app import DEFAULT_MAX_SESSIONS, EchoAgent
 from agent.rooms import CredentialError, LocalRooms, Rooms
 
 #: The platforms each agent kind serves; the webrtc agent also serves the UDP baseline.
 AGENT_PLATFORMS = {"daily": ("daily",), "livekit": ("livekit",), "webrtc": ("webrtc", "udp")}
 DEFAULT_PORTS = {"daily": 8000, "livekit": 8001, "webrtc": 8002}
+TOKEN_ENV = "AGENT_TOKEN"
 
 
 class _BadConfig(click.ClickException):
@@ -40,14 +43,31 @@ def rooms_for(agent_platform: str, host: str, env: dict[str, str]) -> dict[str, 
     return {name: LocalRooms(name, host) for name in AGENT_PLATFORMS[agent_platform]}
 
 
-async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may name any interface
+        return False
+
+
+def _raise_fd_limit() -> None:
+    """Up to the hard limit: connections waiting out the idle timeout must not starve /health of sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -> None:
     # Handlers first: whoever reads the ready line may stop us the next instant.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    agent = EchoAgent(rooms)
-    runner = web.AppRunner(agent.app(), access_log=None)
+    # aiohttp's keep-alive timer starts at accept and is not extended by partial data: a client
+    # that sends no complete request within it (idle, or slowloris's trickled headers) is closed.
+    runner = web.AppRunner(agent.app(), access_log=None, keepalive_timeout=idle_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -72,14 +92,36 @@ async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
     default=None,
     help="HTTP port; 0 picks a free one. [default: 8000 daily, 8001 livekit, 8002 webrtc]",
 )
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(1),
+    envvar="AGENT_MAX_SESSIONS",
+    show_envvar=True,
+    default=DEFAULT_MAX_SESSIONS,
+    show_default=True,
+    help="Sessions open at once; /connect answers 429 beyond.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(0.1, 3600),
+    envvar="AGENT_IDLE_TIMEOUT_S",
+    show_envvar=True,
+    default=10.0,
+    show_default=True,
+    help="Seconds an HTTP connection may go without a complete request before it is closed.",
+)
 @click.option("--verbose", is_flag=True, help="Log every session.")
-def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
+def main(platform: str, host: str, port: int | None, max_sessions: int, idle_timeout: float, verbose: bool) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
 
     Daily needs DAILY_API_KEY (and DAILY_API_URL to use another API base);
     LiveKit needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET. They
     come from the environment or a .env file in the current folder, and are
     checked against the platform before the agent listens.
+
+    On any address but loopback the agent needs AGENT_TOKEN (environment or
+    .env): runners must send it as 'Authorization: Bearer <token>'. Put TLS in
+    front of an agent that others reach over a network you do not trust.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
@@ -88,9 +130,16 @@ def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
     import uvloop
 
     port = DEFAULT_PORTS[platform] if port is None else port
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if token is None and not is_loopback(host):
+        raise _BadConfig(
+            f"{TOKEN_ENV} is not set: an agent on {host} serves anyone who reaches it; "
+            "set it in the environment or .env (runners send it too)"
+        )
+    _raise_fd_limit()
     try:
-        rooms = rooms_for(platform, host, dict(os.environ))
-        uvloop.run(serve(rooms, host, port))
+        agent = EchoAgent(rooms_for(platform, host, dict(os.environ)), token=token, max_sessions=max_sessions)
+        uvloop.run(serve(agent, host, port, idle_timeout))
     except CredentialError as exc:
         raise _BadConfig(str(exc)) from None
     except OSError as exc:

@@ -16,11 +16,17 @@ log = logging.getLogger(__name__)
 
 
 class Echo:
-    """``handler(payload, t2_ns)`` for an ``EchoEndpoint``; counts what it could not answer."""
+    """``handler(payload, t2_ns)`` for an ``EchoEndpoint``; counts what it could not answer.
 
-    def __init__(self) -> None:
+    With a ``run_id`` it answers only pings carrying it: the session's runner
+    and no one else (a UDP echo would otherwise reflect to any spoofed source).
+    """
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
         self.message_count = 0
         self.malformed = 0
+        self.foreign = 0
 
     def __call__(self, data: bytes, t2_ns: int) -> bytes | None:
         try:
@@ -31,6 +37,11 @@ class Echo:
             if not self.malformed:
                 log.warning("ignoring malformed ping: %s", exc)
             self.malformed += 1
+            return None
+        if self.run_id is not None and ping.run_id != self.run_id:
+            if not self.foreign:
+                log.warning("ignoring pings of another run (run_id %r)", ping.run_id[:40])
+            self.foreign += 1
             return None
         self.message_count += 1
         t3_ns = time.time_ns()

@@ -3,11 +3,25 @@
 Samples travel column-wise (one list per field) because msgpack encodes a list
 of ints far faster than a list of small structs, and the parent appends whole
 columns to its arrays.
+
+Every number is bounded where the parent decodes it, so a frame from a
+broken worker is refused whole instead of overflowing the parent's int64
+(and, for seq, int32) columns or the sums taken over them.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+#: Either clock's instants in ns: perf_counter_ns since boot, time_ns since 1970 (to year 2116).
+Instant = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+#: t3 - t2 (or a legacy agent's stated processing time): instants' differences.
+Duration = Annotated[int, msgspec.Meta(ge=-(2**62), le=2**62)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=1e12)]
 
 
 class Hello(msgspec.Struct, tag=True):
@@ -15,9 +29,9 @@ class Hello(msgspec.Struct, tag=True):
 
     platform: str
     pid: int
-    anchor_wall_ns: int
-    anchor_perf_ns: int
-    anchor_uncertainty_ns: int
+    anchor_wall_ns: Instant
+    anchor_perf_ns: Instant
+    anchor_uncertainty_ns: Instant
     sdk: dict[str, str] = {}
 
 
@@ -26,21 +40,27 @@ class Samples(msgspec.Struct, tag=True):
     time_ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
     legacy agent's server_send_time - server_receive_time."""
 
-    seq: list[int]
-    due: list[int]
-    t1: list[int]
-    t4: list[int]
-    t2: list[int]
-    t3: list[int]
-    processing_ns: list[int]
+    seq: list[Seq]
+    due: list[Instant]
+    t1: list[Instant]
+    t4: list[Instant]
+    t2: list[Instant]
+    t3: list[Instant]
+    processing_ns: list[Duration]
+
+    def __post_init__(self) -> None:
+        _same_lengths(self)
 
 
 class Lost(msgspec.Struct, tag=True):
     """Measured pings whose pong did not come back within the timeout."""
 
-    seq: list[int]
-    due: list[int]
-    t1: list[int]
+    seq: list[Seq]
+    due: list[Instant]
+    t1: list[Instant]
+
+    def __post_init__(self) -> None:
+        _same_lengths(self)
 
 
 class Event(msgspec.Struct, tag=True):
@@ -49,18 +69,25 @@ class Event(msgspec.Struct, tag=True):
     kind: str
     detail: str = ""
     fatal: bool = False
-    value: float | None = None  # e.g. the connect time in ms for kind "connected"
+    value: Annotated[float, msgspec.Meta(ge=-1e12, le=1e12)] | None = None  # e.g. the connect time in ms for kind "connected"
 
 
 class Done(msgspec.Struct, tag=True):
     """Last frame. ``counters`` holds late/duplicate/out_of_order/malformed/unknown."""
 
-    sent: int
-    counters: dict[str, int]
+    sent: Count
+    counters: dict[str, Count]
     partial: bool = False
     legacy_agent: bool = False
-    cpu_s: float = 0.0  # the worker's own CPU time (user + system), polling included
-    measuring_cpu_s: float = 0.0  # the part spent from the first ping on (imports and joining left out)
+    cpu_s: Seconds = 0.0  # the worker's own CPU time (user + system), polling included
+    measuring_cpu_s: Seconds = 0.0  # the part spent from the first ping on (imports and joining left out)
+
+
+def _same_lengths(frame: Samples | Lost) -> None:
+    """Columns of one frame describe the same pings (on decode, msgspec turns this into a ValidationError)."""
+    lengths = {len(getattr(frame, name)) for name in frame.__struct_fields__}
+    if len(lengths) > 1:
+        raise ValueError(f"{type(frame).__name__} columns of different lengths {sorted(lengths)}")
 
 
 Frame = Hello | Samples | Lost | Event | Done

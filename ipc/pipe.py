@@ -57,7 +57,8 @@ def read_frames(conns: Sequence[Connection], timeout: float) -> Iterator[tuple[C
     """Yield ``(conn, frame)`` for every frame ready within ``timeout`` seconds.
 
     ``frame`` is ``None`` when that worker's pipe reached end of file (it exited,
-    cleanly or not); the caller drops the connection from its set.
+    cleanly or not); the caller drops the connection from its set. A frame that
+    cannot be decoded becomes a warning ``Event`` saying so, never an exception.
     """
     for conn in wait(list(conns), timeout):
         try:
@@ -65,4 +66,8 @@ def read_frames(conns: Sequence[Connection], timeout: float) -> Iterator[tuple[C
         except (EOFError, OSError):
             yield conn, None
             continue
-        yield conn, frames.decode(data)
+        try:
+            frame = frames.decode(data)
+        except (ValueError, RecursionError) as exc:  # msgspec's errors, invalid UTF-8, deep nesting
+            frame = frames.Event("warning", f"a frame of {len(data)} bytes from the worker was unreadable and left out: {exc}")
+        yield conn, frame

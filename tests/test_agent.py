@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from agent import READY_PREFIX
 from engine.worker.clock import boot_id
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from engine.worker.protocol import PONG_DECODER, encode_ping_sized
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,16 @@ def test_health_reports_platforms_and_boot_id(agent_url):
 
 
 def test_udp_session_echoes_with_agent_instants(agent_url):
-    status, body = call("POST", f"{agent_url}/connect", json={"platform": "udp"})
+    status, body = call("POST", f"{agent_url}/connect", json={"platform": "udp", "run_id": "run"})
     assert status == 200
     room_id, creds = body["room_id"], body["udp"]
     assert creds["host"] == "127.0.0.1" and creds["expires_at"] > time.time() + 500
+    size = creds["min_ping_bytes"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
-        s.sendto(encode_ping(7, 1234.5, "run"), (creds["host"], creds["port"]))
+        s.sendto(encode_ping_sized(7, 1234.5, "run", size), (creds["host"], creds["port"]))
         s.sendto(b"not a ping", (creds["host"], creds["port"]))
-        s.sendto(encode_ping(8, 1235.5, "run"), (creds["host"], creds["port"]))
+        s.sendto(encode_ping_sized(8, 1235.5, "run", size), (creds["host"], creds["port"]))
         before = time.time_ns()
         pongs = [PONG_DECODER.decode(s.recv(65536)) for _ in range(2)]
     assert [p.seq for p in pongs] == [7, 8]
@@ -94,13 +96,22 @@ def test_bad_requests_are_refused(agent_url, path, kw, expected):
     assert call("POST", f"{agent_url}{path}", **kw)[0] == expected
 
 
-def test_agent_on_every_interface_names_the_address_the_runner_used():
+def test_agent_on_every_interface_names_the_address_the_runner_used(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "--host", "0.0.0.0", "--port", "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "agent", "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AGENT_TOKEN": "t0ken"},
+        cwd=tmp_path,
     )
     try:
         port = proc.stdout.readline().strip().rsplit(":", 1)[1]
-        status, body = call("POST", f"http://127.0.0.1:{port}/connect", json={"platform": "udp"})
+        status, body = call(
+            "POST",
+            f"http://127.0.0.1:{port}/connect",
+            json={"platform": "udp", "run_id": "r"},
+            headers={"Authorization": "Bearer t0ken"},
+        )
         assert status == 200 and body["udp"]["host"] == "127.0.0.1"
     finally:
         proc.terminate()

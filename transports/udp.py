@@ -1,13 +1,25 @@
-"""Raw UDP echo: the baseline that shows what the engine itself adds to an RTT."""
+"""Raw UDP echo: the baseline that shows what the engine itself adds to an RTT.
+
+UDP has no handshake, so the echo answers whatever source address a datagram
+names: it never sends more bytes than it received (no amplification), and its
+credentials tell the runner to pad pings to ``MIN_PING_BYTES``, which holds
+the largest pong the protocol allows.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
+
+log = logging.getLogger(__name__)
+
+#: Pings at least this long get a pong no longer than themselves (the largest pong is 254 bytes).
+MIN_PING_BYTES = 256
 
 
 class _ClientProtocol(asyncio.DatagramProtocol):
@@ -53,6 +65,7 @@ class _EchoProtocol(asyncio.DatagramProtocol):
     def __init__(self, handler: EchoHandler) -> None:
         self._handler = handler
         self.transport: asyncio.DatagramTransport | None = None
+        self.withheld = 0  # replies longer than their ping, not sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -60,8 +73,14 @@ class _EchoProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         t2 = time.time_ns()
         reply = self._handler(data, t2)
-        if reply is not None:
+        if reply is None:
+            return
+        if len(reply) <= len(data):
             self.transport.sendto(reply, addr)
+            return
+        if not self.withheld:
+            log.warning("not answering pings shorter than their pong (%d < %d bytes)", len(data), len(reply))
+        self.withheld += 1
 
 
 class UdpEcho:
@@ -77,7 +96,7 @@ class UdpEcho:
             lambda: _EchoProtocol(handler), local_addr=(self._host, 0)
         )
         host, port = self._transport.get_extra_info("sockname")[:2]
-        return {"host": host, "port": port}
+        return {"host": host, "port": port, "min_ping_bytes": MIN_PING_BYTES}
 
     async def close(self) -> None:
         if self._transport is not None:

@@ -1,11 +1,14 @@
 """The runner's side of the echo agent's HTTP control plane: /health, /connect, /disconnect.
 
-Every way an agent can be unusable (refused, silent, not JSON, wrong shape)
-becomes one ``BenchError`` line naming the URL and the problem.
+Every way an agent can be unusable (refused, silent, not JSON, wrong shape,
+too large) becomes one ``BenchError`` line naming the URL and the problem.
+An agent in public wants its token: ``AGENT_TOKEN`` (environment or .env) is
+sent as ``Authorization: Bearer`` with every request when it is set.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urljoin
 
@@ -13,8 +16,12 @@ import aiohttp
 import msgspec
 
 from engine.parent.errors import BenchError
+from engine.worker.protocol import MAX_MESSAGE_BYTES
 
 HTTP_TIMEOUT_S = 10.0
+#: Agents answer a few KiB (an SDP offer at most); more is refused before it fills the runner's memory.
+MAX_RESPONSE_BYTES = 1024 * 1024
+TOKEN_ENV = "AGENT_TOKEN"
 
 
 class Health(msgspec.Struct):
@@ -40,10 +47,12 @@ async def _request(
     method: str, url: str, body: dict[str, Any] | None, kind: type, timeout_s: float = HTTP_TIMEOUT_S
 ) -> Any:
     timeout = aiohttp.ClientTimeout(total=timeout_s)
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
             async with http.request(method, url, json=body) as resp:
-                data = await resp.read()
+                data = await _read_capped(resp, url)
                 if resp.status >= 400:
                     raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
     except TimeoutError:
@@ -60,6 +69,15 @@ async def _request(
         raise BenchError(f"agent {url} answered something that is not JSON: {data[:80]!r}") from None
 
 
+async def _read_capped(resp: aiohttp.ClientResponse, url: str) -> bytes:
+    data = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise BenchError(f"agent {url} answered more than {MAX_RESPONSE_BYTES // 1024} KiB; no agent does")
+    return bytes(data)
+
+
 def _url(base: str, path: str) -> str:
     if not base.startswith(("http://", "https://")):
         raise BenchError(f"agent URL {base!r} must start with http:// or https://")
@@ -71,14 +89,18 @@ async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
 
 
 async def connect(
-    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S
+    base: str, platform: str, reliable: bool, run_id: str, timeout_s: float = HTTP_TIMEOUT_S
 ) -> tuple[str, dict[str, Any]]:
-    """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
+    """Ask the agent for a room/session whose echo answers this run's pings; returns (room_id, the platform's credentials)."""
     url = _url(base, "connect")
-    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, Connected, timeout_s)
+    body = {"platform": platform, "reliable": reliable, "run_id": run_id}
+    answer = await _request("POST", url, body, Connected, timeout_s)
     credentials = getattr(answer, platform, None)
     if credentials is None:
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")
+    least = credentials.get("min_ping_bytes", 0)
+    if type(least) is not int or not 0 <= least <= MAX_MESSAGE_BYTES:
+        raise BenchError(f"agent {url} asked for pings of {least!r} bytes; at most {MAX_MESSAGE_BYTES} are possible")
     return answer.room_id, credentials
 
 

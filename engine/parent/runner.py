@@ -43,7 +43,7 @@ async def _handshake(
     platform: str, url: str, settings: RunSettings, timeout_s: float
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
-    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s)
+    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, settings.run_id, timeout_s)
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
@@ -80,7 +80,8 @@ def run_benchmark(
                     warmup=settings.warmup,
                     interval_ns=round(settings.cooldown_ms * 1e6),
                     timeout_ns=round(settings.timeout_ms * 1e6),
-                    payload_bytes=settings.payload_bytes,
+                    # An echo that must not answer with more than it got (udp) names the least it needs.
+                    payload_bytes=max(settings.payload_bytes, credentials.get("min_ping_bytes", 0)),
                     reliable=settings.reliable,
                     busy_poll_ns=settings.busy_poll_us * 1000,
                     connect_timeout_s=connect_timeout_s,

@@ -1,0 +1,182 @@
+"""The echo agent in public: a token off loopback, capped sessions, idle clients closed, no reflection.
+
+Every test runs the real ``echo-agent`` (or its app) on 127.0.0.1 and floods
+it with real connections, each flood bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from agent import READY_PREFIX
+from engine.parent.embedded_agent import readline_within
+from engine.worker.protocol import PONG_DECODER, encode_ping_sized
+from tests.agent_http import call, run
+from tests.conftest import cli_env
+
+TOKEN = "s3cret-agent-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Agent:
+    """``with Agent(*flags, env=...) as a:`` runs ``python -m agent`` on 127.0.0.1 (or ``--host``); ``a.url``."""
+
+    def __init__(self, *flags: str, env: dict[str, str] | None = None, cwd=None, nofile: int | None = None) -> None:
+        self.flags, self.env, self.cwd, self.nofile = flags, env, cwd, nofile
+
+    def __enter__(self) -> Agent:
+        host = [] if "--host" in self.flags else ["--host", "127.0.0.1"]
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))) if self.nofile else None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", *host, "--port", "0", *self.flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(self.env),
+            cwd=self.cwd,
+            preexec_fn=limit,
+        )
+        line = readline_within(self.proc, 30)
+        assert line.startswith(READY_PREFIX), (line, self.stop())
+        port = line.rsplit(":", 1)[1].strip()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err
+
+    def __exit__(self, *exc: object) -> None:
+        self.stderr = self.stop()
+
+
+async def request(method: str, url: str, **kw) -> tuple[int, object]:
+    async with aiohttp.ClientSession() as http:
+        return await call(http, method, url, **kw)
+
+
+# -- a token off loopback ----------------------------------------------------------------------
+
+
+def test_off_loopback_without_a_token_the_agent_refuses_to_start(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True, text=True, timeout=30, env=cli_env({"AGENT_TOKEN": ""}), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AGENT_TOKEN" in lines[0] and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_the_token_comes_from_dotenv_and_guards_all_but_health(tmp_path):
+    (tmp_path / ".env").write_text(f"AGENT_TOKEN={TOKEN}\n")
+    with Agent("--host", "0.0.0.0", cwd=tmp_path) as agent:
+        assert run(request("GET", f"{agent.url}/health"))[0] == 200
+        body = {"platform": "udp", "run_id": "r"}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"}):
+            status, text = run(request("POST", f"{agent.url}/connect", json=body, headers=headers))
+            assert status == 401 and "AGENT_TOKEN" in text and TOKEN not in text
+        status, answer = run(request("POST", f"{agent.url}/connect", json=body, headers=AUTH))
+        assert status == 200
+        assert run(request("POST", f"{agent.url}/disconnect", json={"room_id": answer["room_id"]}))[0] == 401
+        assert run(request("POST", f"{agent.url}/disconnect", json={"room_id": answer["room_id"]}, headers=AUTH))[0] == 200
+    assert TOKEN not in agent.stderr
+
+
+@pytest.mark.parametrize("platform", ["udp", "webrtc"])
+def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
+    with Agent(env={"AGENT_TOKEN": TOKEN}) as agent:
+        args = ("--platform", platform, "--agent-url", agent.url, "--iterations", "20", "--cooldown", "2")
+        refused = cli(*args)
+        assert refused.returncode == 2 and "HTTP 401" in refused.stderr and TOKEN not in refused.stderr
+        (tmp_path / ".env").write_text(f"AGENT_TOKEN={TOKEN}\n")
+        out = tmp_path / "r.json"
+        proc = cli(*args, "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["statistics"]["successful_messages"] == 20
+    assert TOKEN not in proc.stdout + proc.stderr + out.read_text()
+
+
+# -- caps --------------------------------------------------------------------------------------
+
+
+def test_sessions_are_capped_even_when_asked_for_at_once():
+    async def flood(url: str) -> list[int]:
+        async with aiohttp.ClientSession() as http:
+            calls = [call(http, "POST", f"{url}/connect", json={"platform": "udp", "run_id": f"r{i}"}) for i in range(20)]
+            return [status for status, _ in await asyncio.gather(*calls)]
+
+    with Agent(env={"AGENT_MAX_SESSIONS": "3"}) as agent:
+        statuses = run(flood(agent.url))
+        assert sorted(statuses) == [200] * 3 + [429] * 17
+        status, health = run(request("GET", f"{agent.url}/health"))
+        assert status == 200 and health["sessions"] == 3
+
+
+def test_idle_and_slow_clients_are_closed_and_health_keeps_answering():
+    """More trickling connections (slowloris) than the agent has file descriptors: each is closed
+    after the idle timeout, so /health is answered within a few timeouts instead of never."""
+    flood = 200
+
+    with Agent(env={"AGENT_IDLE_TIMEOUT_S": "1"}, nofile=128) as agent:
+        port = int(agent.url.rsplit(":", 1)[1])
+        sockets = []
+        try:
+            for _ in range(flood):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+                sockets.append(s)
+            started = time.monotonic()
+            status, body = run(request("GET", f"{agent.url}/health"))
+            waited = time.monotonic() - started
+            assert status == 200 and body["status"] == "ok"
+            assert waited < 10, waited
+            # The first of them was closed by the agent, not left open.
+            sockets[0].settimeout(5)
+            assert sockets[0].recv(100) == b""
+        finally:
+            for s in sockets:
+                s.close()
+
+
+# -- no reflection -----------------------------------------------------------------------------
+
+
+def test_udp_echo_answers_only_its_run_and_never_more_bytes_than_it_got():
+    with Agent() as agent:
+        assert run(request("POST", f"{agent.url}/connect", json={"platform": "udp"}))[0] == 400  # no run_id
+        status, answer = run(request("POST", f"{agent.url}/connect", json={"platform": "udp", "run_id": "mine"}))
+        assert status == 200
+        creds = answer["udp"]
+        size = creds["min_ping_bytes"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            address = (creds["host"], creds["port"])
+            for ping in (
+                encode_ping_sized(1, 1234.5, "theirs", size),  # another run's id
+                encode_ping_sized(2, 1234.5, "mine", 0),  # a bare 23-byte-class ping: the pong would be longer
+                b'{"type":"\xff","seq":3,"timestamp":1}',  # invalid UTF-8
+            ):
+                s.sendto(ping, address)
+                with pytest.raises(TimeoutError):
+                    s.recv(65536)
+            good = encode_ping_sized(4, 1764478800123.456, "mine", size)
+            s.sendto(good, address)
+            pong = s.recv(65536)
+        assert PONG_DECODER.decode(pong).seq == 4 and len(pong) <= len(good)
+    assert "Traceback" not in agent.stderr
