@@ -95,7 +95,7 @@ class DailyRooms:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DailyApiError(f"no answer: {exc or type(exc).__name__}", status=0) from None
         if status // 100 != 2 or not isinstance(body, dict):
-            raise DailyApiError(_describe(status, body), status=status)
+            raise DailyApiError(_describe(status, body).replace(self._key, "***"), status=status)
         return body
 
 

@@ -15,9 +15,11 @@ import datetime
 import logging
 import secrets
 import time
+import warnings
 from typing import Any
 
 import aiohttp
+from jwt.warnings import InsecureKeyLengthWarning
 from livekit import api
 
 from agent.rooms import CredentialError, Room, require
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 _SCHEMES = ("ws://", "wss://", "http://", "https://")
 _VALIDATE_TIMEOUT = aiohttp.ClientTimeout(total=15)
+#: RFC 7518 §3.2: an HS256 key shorter than the hash is easier to brute-force.
+_MIN_SECRET_BYTES = 32
 
 
 def http_url(url: str) -> str:
@@ -42,6 +46,13 @@ class LiveKitRooms:
         self._key = api_key
         self._secret = api_secret
         self._room_factory = room_factory
+        length = len(api_secret.encode())
+        if length < _MIN_SECRET_BYTES:  # said once here, in place of PyJWT's warning with a source line at every token
+            log.warning(
+                "LIVEKIT_API_SECRET is %d bytes; tokens signed with fewer than %d are easier to forge",
+                length,
+                _MIN_SECRET_BYTES,
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str], *, room_factory: Any = None) -> LiveKitRooms:
@@ -55,14 +66,16 @@ class LiveKitRooms:
     def token(self, identity: str, room: str, ttl_s: int) -> str:
         """A join token for ``room`` only: data and subscribe, no media publishing."""
         grants = api.VideoGrants(room_join=True, room=room, can_publish=False, can_subscribe=True, can_publish_data=True)
-        return (
+        token = (
             api.AccessToken(self._key, self._secret)
             .with_identity(identity)
             .with_name(identity)
             .with_grants(grants)
             .with_ttl(datetime.timedelta(seconds=ttl_s))
-            .to_jwt()
         )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            return token.to_jwt()
 
     async def start(self) -> None:
         """Ask the server to validate a token we minted: 401 means the key or secret is wrong."""

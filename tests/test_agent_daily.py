@@ -11,7 +11,6 @@ import time
 import aiohttp
 import pytest
 
-import agent.app
 from agent import READY_PREFIX
 from agent.app import EchoAgent
 from agent.daily_rooms import DailyRooms
@@ -153,11 +152,9 @@ def test_agent_stop_deletes_the_rooms_still_open(daily_api, make_fake):
     assert len(fake.clients) == 2 and all(c.left == 1 and c.released == 1 for c in fake.clients)
 
 
-def test_an_expired_session_deletes_its_room(daily_api, make_fake, monkeypatch):
-    monkeypatch.setattr(agent.app, "SESSION_TTL_S", 1)
-    monkeypatch.setattr(agent.app, "_SWEEP_INTERVAL_S", 0.05)
+def test_an_expired_session_deletes_its_room(daily_api, make_fake):
     fake = make_fake()
-    echo_agent = EchoAgent({"daily": DailyRooms(KEY, daily_api.url, sdk=fake)})
+    echo_agent = EchoAgent({"daily": DailyRooms(KEY, daily_api.url, sdk=fake)}, session_ttl_s=1, sweep_interval_s=0.05)
 
     async def scenario():
         async with serving(echo_agent) as url:
@@ -197,6 +194,20 @@ def test_a_refused_room_creation_is_a_502_with_dailys_words(daily_api, make_fake
     assert "HTTP 500" in text and "rooms are on fire" in text and KEY not in text
     assert health["sessions"] == 0 and echo_agent.sessions == {}
     assert fake.clients == [] and not daily_api.seen("DELETE")
+
+
+def test_dailys_error_text_echoing_the_key_is_redacted(daily_api, make_fake, caplog):
+    echo_agent = EchoAgent({"daily": DailyRooms(KEY, daily_api.url, sdk=make_fake())})
+    daily_api.create_status = 400
+    daily_api.create_info = f"key {KEY} may not create rooms"
+
+    async def scenario():
+        async with serving(echo_agent) as url, aiohttp.ClientSession() as http:
+            return await call(http, "POST", f"{url}/connect", json={"platform": "daily"})
+
+    status, text = run(scenario())
+    assert status == 502 and "may not create rooms" in text
+    assert KEY not in text and KEY not in caplog.text
 
 
 def test_an_echo_that_cannot_join_deletes_the_room_it_made(daily_api, make_fake):

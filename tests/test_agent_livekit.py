@@ -13,11 +13,12 @@ import pytest
 from aiohttp import web
 from livekit import api
 
+from agent import READY_PREFIX
 from agent.app import EchoAgent
 from agent.livekit_rooms import LiveKitRooms
 from agent.rooms import CredentialError
 from engine.worker.protocol import PONG_DECODER, encode_ping
-from tests.agent_http import agent_env, call, run, run_agent, serving
+from tests.agent_http import AgentProcess, agent_env, call, run, run_agent, serving
 from tests.fake_livekit import FakeSfu
 from tests.threaded_app import ThreadedApp
 from transports.livekit import LiveKitClient
@@ -220,6 +221,19 @@ def test_cli_with_a_wrong_secret_exits_2_and_never_prints_it(tmp_path, server):
     assert WRONG_SECRET not in proc.stdout + proc.stderr
     [probe] = server.tokens
     assert probe not in proc.stdout + proc.stderr
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the stand-in verifies with it too
+def test_a_short_secret_is_one_line_of_our_own(tmp_path):
+    short = "short-secret"
+    with ValidateStub(secret=short) as stub:
+        env = agent_env(LIVEKIT_URL=stub.ws_url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=short)
+        with AgentProcess("livekit", env, tmp_path) as agent:
+            assert agent.url
+        assert agent.returncode == 0
+    lines = agent.output.strip().splitlines()
+    assert lines[0].startswith(READY_PREFIX) and len(lines) == 2, agent.output
+    assert "LIVEKIT_API_SECRET is 12 bytes" in lines[1] and short not in agent.output
 
 
 def test_cli_with_an_unreachable_server_exits_2_naming_livekit_url(tmp_path):
