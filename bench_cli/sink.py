@@ -92,6 +92,8 @@ def sink_config(options: dict[str, Any]) -> SinkConfig | None:
     if not url:
         return None
     parsed = urlparse(url)
+    if parsed.username or parsed.password:  # the client would send no such credentials: refuse, never ignore
+        raise BenchError("--influxdb-url must not carry user:password@; put the credential in INFLUXDB_TOKEN")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise BenchError(f"--influxdb-url must be an http:// or https:// URL with a host, got {url!r}")
     for name, least in (("batch_size", 1), ("flush_ms", 1), ("timeout_ms", 1), ("max_retries", 0)):
