@@ -22,6 +22,7 @@ from bench_cli.summary import render, render_comparison
 from engine.parent import results
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
+from engine.parent.result_model import MultiResult
 from engine.parent.results import RunSettings, engine_version
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
@@ -207,8 +208,8 @@ def cli(
 
     for result in outcome.per_platform.values():
         click.echo(render(result))
-    if "comparison" in outcome.output:
-        click.echo(render_comparison(outcome.output["comparison"]))
+    if isinstance(outcome.output, MultiResult):
+        click.echo(render_comparison(outcome.output.comparison))
     if output is not None:
         results.write_json(output, outcome.output)
         click.echo(f"results written to {output}")
