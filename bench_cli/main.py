@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from dotenv import load_dotenv
 
+import engine
 import transports
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, report_lines, sink_config
@@ -23,11 +24,9 @@ from engine.parent import results
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.result_model import MultiResult
-from engine.parent.results import RunSettings, engine_version
+from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
-#: Platforms an embedded agent can serve when no --agent-url is given.
-EMBEDDABLE = ("webrtc", "udp")
 EXIT_INTERRUPTED = 130
 EXIT_BAD_INPUT = 2
 
@@ -51,7 +50,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
             urls[name] = url
         else:
             urls.update(dict.fromkeys(platforms, value))
-    missing = [p for p in platforms if p not in urls and p not in EMBEDDABLE]
+    missing = [p for p in platforms if p not in urls and not transports.PLATFORMS[p].embeddable]
     if missing:
         raise BenchError(f"--agent-url is required for {', '.join(missing)}")
     return urls
@@ -137,7 +136,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Seconds allowed to join the platform.",
 )
 @influx_options
-@click.version_option(engine_version(), prog_name="benchmark-runner")
+@click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
     platform_,
     agent_url,
@@ -164,7 +163,7 @@ def cli(
     )
     platforms = _platforms(platform_)
     urls = _agent_urls(agent_url, platforms)
-    single_mode = sorted(transports.RELIABLE_ONLY.intersection(platforms))
+    single_mode = [p for p in platforms if "unreliable" not in transports.PLATFORMS[p].modes]
     if unreliable and single_mode:
         raise BenchError(
             f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
@@ -194,7 +193,7 @@ def cli(
     with contextlib.ExitStack() as stack:
         for platform in [p for p in platforms if p not in urls]:
             # One agent process per platform, so one echo's event loop never delays another's pongs.
-            urls[platform] = stack.enter_context(EmbeddedAgent())
+            urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
         outcome = run_benchmark(
             platforms,
