@@ -2,13 +2,15 @@
 
 Defaults come from the environment and a ``.env`` file (flag > environment >
 .env > built-in). Bad input is one line on stderr and exit code 2; Ctrl-C
-saves what was measured (marked partial) and exits 130.
+saves what was measured (marked partial) and exits 130, and SIGTERM or SIGHUP
+do the same with 128 + their number.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -27,8 +29,20 @@ from engine.parent.result_model import MultiResult
 from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
-EXIT_INTERRUPTED = 130
 EXIT_BAD_INPUT = 2
+#: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_stopped_by = [signal.SIGINT]
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    _stopped_by[0] = signum
+    raise KeyboardInterrupt
+
+
+def exit_interrupted() -> int:
+    """128 + the signal that stopped the run, as a shell reports a process it killed."""
+    return 128 + _stopped_by[0]
 
 
 def _platforms(values: tuple[str, ...]) -> list[str]:
@@ -215,8 +229,8 @@ def cli(
     for line in report_lines(outcome.sink):
         click.echo(line, err=True)
     if outcome.interrupted:
-        click.echo("interrupted: partial results kept", err=True)
-        return EXIT_INTERRUPTED
+        click.echo(f"interrupted by {signal.Signals(_stopped_by[0]).name}: partial results kept", err=True)
+        return exit_interrupted()
     if outcome.errors:
         for error in outcome.errors:
             click.echo(f"benchmark-runner: error: {error}", err=True)
@@ -250,6 +264,8 @@ def main() -> None:
     ``benchmark-runner flush-spool ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
     command, args = (flush_spool_cli, args[1:]) if args[:1] == ["flush-spool"] else (cli, args)
@@ -270,5 +286,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(exit_interrupted())
     sys.exit(code or 0)
