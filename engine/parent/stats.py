@@ -17,10 +17,6 @@ PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 _CHUNK = 65536
 
 
-def _ms(value_ns: float | None) -> float | None:
-    return None if value_ns is None else float(value_ns) / NS_PER_MS
-
-
 def hdr_percentiles_ms(hist: HdrHistogram, percentiles: tuple[float, ...] = PERCENTILES) -> dict[float, float | None]:
     """Percentiles from a µs histogram, in ms; None when it is empty."""
     if hist.get_total_count() == 0:
