@@ -1,6 +1,6 @@
 """Statistics of one platform's run, from raw arrays (exact) and HDR histograms (percentiles).
 
-Pure functions on numpy arrays in ns; results in ms. Definitions are DESIGN.md's.
+Pure functions on numpy arrays in ns; results in ms. Definitions are docs/ARCHITECTURE.md's.
 A run's arrays are the parent's largest memory: each function here makes at
 most one full-length temporary, and the std works a chunk at a time.
 """
