@@ -27,7 +27,7 @@ from aiohttp import web
 from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody, read_body
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
-from engine.parent.results import engine_version
+from engine import version
 from engine.worker.clock import boot_id
 from transports.base import TransportError
 
@@ -69,7 +69,7 @@ class EchoAgent:
         self.session_ttl_s = session_ttl_s
         self._sweep_interval_s = sweep_interval_s
         # Read once: under a flood of connections /health must not need a file descriptor of its own.
-        self._identity = {"boot_id": boot_id(), "version": engine_version()}
+        self._identity = {"boot_id": boot_id(), "version": version()}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._authorize])

@@ -14,13 +14,12 @@ import click
 from aiohttp import web
 from dotenv import load_dotenv
 
+import transports
 from agent import READY_PREFIX
 from agent.app import DEFAULT_MAX_SESSIONS, EchoAgent
-from agent.rooms import CredentialError, LocalRooms, Rooms
+from agent.rooms import CredentialError, Rooms
+from ipc.lifeline import exit_with_parent
 
-#: The platforms each agent kind serves; the webrtc agent also serves the UDP baseline.
-AGENT_PLATFORMS = {"daily": ("daily",), "livekit": ("livekit",), "webrtc": ("webrtc", "udp")}
-DEFAULT_PORTS = {"daily": 8000, "livekit": 8001, "webrtc": 8002}
 TOKEN_ENV = "AGENT_TOKEN"
 
 
@@ -30,17 +29,9 @@ class _BadConfig(click.ClickException):
     exit_code = 2
 
 
-def rooms_for(agent_platform: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
+def rooms_for(agent_kind: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
     """Each served platform's rooms, from the environment; raises ``CredentialError`` naming what is missing."""
-    if agent_platform == "daily":
-        from agent.daily_rooms import DailyRooms
-
-        return {"daily": DailyRooms.from_env(env)}
-    if agent_platform == "livekit":
-        from agent.livekit_rooms import LiveKitRooms
-
-        return {"livekit": LiveKitRooms.from_env(env)}
-    return {name: LocalRooms(name, host) for name in AGENT_PLATFORMS[agent_platform]}
+    return {p.name: transports.load(p.rooms).for_platform(p.name, host, env) for p in transports.AGENT_KINDS[agent_kind]}
 
 
 def is_loopback(host: str) -> bool:
@@ -80,7 +71,7 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--platform",
-    type=click.Choice(sorted(AGENT_PLATFORMS)),
+    type=click.Choice(sorted(transports.AGENT_KINDS)),
     default="webrtc",
     show_default=True,
     help="Platform to echo on.",
@@ -90,7 +81,9 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -
     "--port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="HTTP port; 0 picks a free one. [default: 8000 daily, 8001 livekit, 8002 webrtc]",
+    help="HTTP port; 0 picks a free one. [default: "
+    + ", ".join(f"{served[0].default_port} {kind}" for kind, served in transports.AGENT_KINDS.items())
+    + "]",
 )
 @click.option(
     "--max-sessions",
@@ -111,7 +104,16 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -
     help="Seconds an HTTP connection may go without a complete request before it is closed.",
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
-def main(platform: str, host: str, port: int | None, max_sessions: int, idle_timeout: float, verbose: bool) -> None:
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
+def main(
+    platform: str,
+    host: str,
+    port: int | None,
+    max_sessions: int,
+    idle_timeout: float,
+    verbose: bool,
+    parent_pid: int | None,
+) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
 
     Daily needs DAILY_API_KEY (and DAILY_API_URL to use another API base);
@@ -123,13 +125,15 @@ def main(platform: str, host: str, port: int | None, max_sessions: int, idle_tim
     .env): runners must send it as 'Authorization: Bearer <token>'. Put TLS in
     front of an agent that others reach over a network you do not trust.
     """
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
     )
     load_dotenv(Path.cwd() / ".env", override=False)
     import uvloop
 
-    port = DEFAULT_PORTS[platform] if port is None else port
+    port = transports.AGENT_KINDS[platform][0].default_port if port is None else port
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     if token is None and not is_loopback(host):
         raise _BadConfig(

@@ -55,6 +55,10 @@ class LiveKitRooms:
             )
 
     @classmethod
+    def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> LiveKitRooms:
+        return cls.from_env(env)
+
+    @classmethod
     def from_env(cls, env: dict[str, str], *, room_factory: Any = None) -> LiveKitRooms:
         return cls(
             require(env, "LIVEKIT_URL"),

@@ -16,7 +16,7 @@ import aiohttp
 import msgspec
 
 from engine.parent.errors import BenchError
-from engine.worker.protocol import MAX_MESSAGE_BYTES
+from engine.worker.protocol import DECODE_ERRORS, MAX_MESSAGE_BYTES
 
 HTTP_TIMEOUT_S = 10.0
 #: Agents answer a few KiB (an SDP offer at most); more is refused before it fills the runner's memory.
@@ -33,14 +33,8 @@ class Health(msgspec.Struct):
     version: str | None = None
 
 
-class Connected(msgspec.Struct):
-    """/connect: ``room_id`` plus one credentials object named after the platform."""
-
-    room_id: str
-    daily: dict[str, Any] | None = None
-    livekit: dict[str, Any] | None = None
-    webrtc: dict[str, Any] | None = None
-    udp: dict[str, Any] | None = None
+#: /connect's whole answer: ``room_id`` and the credentials objects, keyed by platform name.
+ConnectAnswer = dict[str, str | dict[str, Any]]
 
 
 async def _request(
@@ -65,7 +59,7 @@ async def _request(
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as exc:  # a DecodeError subclass: test it first
         raise BenchError(f"agent {url} answered an unexpected shape: {exc}") from None
-    except msgspec.DecodeError:
+    except DECODE_ERRORS:  # not JSON, invalid UTF-8 in a string, nested too deeply
         raise BenchError(f"agent {url} answered something that is not JSON: {data[:80]!r}") from None
 
 
@@ -94,14 +88,16 @@ async def connect(
     """Ask the agent for a room/session whose echo answers this run's pings; returns (room_id, the platform's credentials)."""
     url = _url(base, "connect")
     body = {"platform": platform, "reliable": reliable, "run_id": run_id}
-    answer = await _request("POST", url, body, Connected, timeout_s)
-    credentials = getattr(answer, platform, None)
-    if credentials is None:
+    answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
+    room_id, credentials = answer.get("room_id"), answer.get(platform)
+    if not isinstance(room_id, str):
+        raise BenchError(f"agent {url} answered an unexpected shape: no room_id")
+    if not isinstance(credentials, dict):
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")
     least = credentials.get("min_ping_bytes", 0)
     if type(least) is not int or not 0 <= least <= MAX_MESSAGE_BYTES:
         raise BenchError(f"agent {url} asked for pings of {least!r} bytes; at most {MAX_MESSAGE_BYTES} are possible")
-    return answer.room_id, credentials
+    return room_id, credentials
 
 
 async def disconnect(base: str, room_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Ping/pong messages of the data-channel wire protocol (DESIGN.md, "Wire protocol").
+"""Ping/pong messages of the data-channel wire protocol (docs/ARCHITECTURE.md, "Wire protocol").
 
 Shared by the runner's session and the echo agent so the format lives in one
 place. Decoding is strict: anything that does not match raises one of
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import msgspec
 
-#: Messages larger than this are refused before decoding (DESIGN.md).
+#: Messages larger than this are refused before decoding (docs/ARCHITECTURE.md).
 MAX_MESSAGE_BYTES = 64 * 1024
 
 #: What msgspec raises for bad input: its own errors (ValueError subclasses), UnicodeDecodeError
