@@ -19,13 +19,14 @@ from engine.parent.runner import new_run_id, run_benchmark
 from engine.parent.sinks import SinkConfig
 from engine.worker.protocol import encode_ping
 from perf import PerfError
+from transports.udp import MIN_PING_BYTES
 
 TIMEOUT_MS = 1000.0
 
 
 def ping_size(iterations: int, warmup: int) -> int:
-    """Bytes of an encoded ping at the run's middle seq (the size varies by a digit or two)."""
-    return len(encode_ping(warmup + iterations // 2, time.time_ns() / 1e6, new_run_id()))
+    """Bytes of a ping at the run's middle seq (the size varies by a digit or two), padded as the udp echo asks."""
+    return max(len(encode_ping(warmup + iterations // 2, time.time_ns() / 1e6, new_run_id())), MIN_PING_BYTES)
 
 
 def _us(ms: float | None) -> float | None:

@@ -161,7 +161,7 @@ def test_worker_killed_mid_run_is_reported_and_its_samples_kept(udp_echo: dict) 
         warmup=5,
         interval_ns=2 * MS,
         timeout_ns=1_000 * MS,
-        payload_bytes=0,
+        payload_bytes=udp_echo["min_ping_bytes"],  # as the runner pads for this echo
         connect_timeout_s=10.0,
     )
     killed: dict[str, int] = {}
