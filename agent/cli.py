@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 import transports
 from agent import READY_PREFIX
 from agent.app import DEFAULT_MAX_SESSIONS, EchoAgent
+from agent.connections import BACKLOG, ConnectionCap, connection_limit
 from agent.rooms import CredentialError, Rooms
 from ipc.lifeline import exit_with_parent
 
@@ -43,14 +44,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _raise_fd_limit() -> None:
-    """Up to the hard limit: connections waiting out the idle timeout must not starve /health of sockets."""
+def _raise_fd_limit() -> int:
+    """Up to the hard limit, for more connections and sessions at once; returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
-async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -> None:
+async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, max_connections: int) -> None:
     # Handlers first: whoever reads the ready line may stop us the next instant.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,7 +62,8 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float) -
     # that sends no complete request within it (idle, or slowloris's trickled headers) is closed.
     runner = web.AppRunner(agent.app(), access_log=None, keepalive_timeout=idle_timeout_s)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    ConnectionCap(runner.server, max_connections)
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     print(f"{READY_PREFIX}http://{bound_host}:{bound_port}", flush=True)
@@ -140,10 +143,10 @@ def main(
             f"{TOKEN_ENV} is not set: an agent on {host} serves anyone who reaches it; "
             "set it in the environment or .env (runners send it too)"
         )
-    _raise_fd_limit()
+    max_connections = connection_limit(_raise_fd_limit(), max_sessions)
     try:
         agent = EchoAgent(rooms_for(platform, host, dict(os.environ)), token=token, max_sessions=max_sessions)
-        uvloop.run(serve(agent, host, port, idle_timeout))
+        uvloop.run(serve(agent, host, port, idle_timeout, max_connections))
     except CredentialError as exc:
         raise _BadConfig(str(exc)) from None
     except OSError as exc:
