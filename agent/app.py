@@ -68,7 +68,7 @@ class EchoAgent:
         self._opening = 0  # /connect calls between the cap check and their session's registration
         self.session_ttl_s = session_ttl_s
         self._sweep_interval_s = sweep_interval_s
-        # Read once: under a flood of connections /health must not need a file descriptor of its own.
+        # Read now: under a flood of connections /health must not need a file descriptor of its own.
         self._identity = {"boot_id": boot_id(), "version": version()}
 
     def app(self) -> web.Application:

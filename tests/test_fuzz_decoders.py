@@ -28,9 +28,9 @@ from engine.parent.results import PlatformContext, RunSettings, platform_result
 from engine.worker.protocol import decode_pong
 from ipc import frames
 from ipc.pipe import read_frames
-from tests.test_session import T2_BASE, Scripted
+from tests.test_session import ANCHOR, T2_BASE, Scripted, due
 
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 BOUNDARY_INTS = [0, 1, -1, 2, 2**31 - 1, 2**31, 2**53 + 1, 2**62, 2**62 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1]
 BOUNDARY_INTS += [2**64 - 1, 2**64, 10**30, T2_BASE]
@@ -52,11 +52,31 @@ def _message(kind: str, fields: dict[str, st.SearchStrategy]) -> st.SearchStrate
     return st.fixed_dictionaries({}, optional={"type": st.just(kind) | text, **values, "extra": json_values}).map(_json)
 
 
-PONG_FIELDS = {"seq": ints | st.integers(0, 6), "client_timestamp": floats, "server_receive_time": floats}
-PONG_FIELDS |= {"server_send_time": floats, "message_count": ints, "t2_ns": ints, "t3_ns": ints}
-pongs = _message("pong", PONG_FIELDS) | st.binary(max_size=200)
+def _shaped(kind: str, required: dict, optional: dict) -> st.SearchStrategy[bytes]:
+    """Messages of the right shape with any numbers in them, now and then spoilt: invalid UTF-8 in
+    the type, or nested a few thousand arrays deep."""
+    objects = st.fixed_dictionaries({"type": st.just(kind), **required}, optional=optional).map(_json)
+    spoilt = objects.map(lambda data: data.replace(f'"{kind}"'.encode(), b'"\xff\xfe"', 1))
+    nested = st.integers(100, 20_000).map(lambda n: b'{"type":"%s","x":' % kind.encode() + b"[" * n + b"]" * n + b"}")
+    return objects | spoilt | nested
+
+
+#: The ``timestamp`` of the pings ``Scripted`` sends, which legacy pongs echo to be matched.
+SENT_TIMESTAMPS = st.sampled_from([(ANCHOR.wall_ns + due(k) - ANCHOR.perf_ns) / 1e6 for k in range(5)])
+PONG_TIMES = {"client_timestamp": floats, "server_receive_time": floats, "server_send_time": floats}
+PONG_FIELDS = {"seq": ints | st.integers(0, 6), **PONG_TIMES, "message_count": ints, "t2_ns": ints, "t3_ns": ints}
+pongs = (
+    _shaped("pong", {"seq": st.integers(1, 5) | ints, **PONG_TIMES}, {"t2_ns": ints, "t3_ns": ints, "message_count": ints})
+    | _shaped("pong", {**PONG_TIMES, "client_timestamp": SENT_TIMESTAMPS | floats}, {"message_count": ints})  # legacy
+    | _message("pong", PONG_FIELDS)
+    | st.binary(max_size=200)
+)
 PING_FIELDS = {"seq": ints, "timestamp": floats, "run_id": text, "pad": text}
-pings = _message("ping", PING_FIELDS) | st.binary(max_size=200)
+pings = (
+    _shaped("ping", {"seq": ints, "timestamp": floats}, {"run_id": st.just("run-test") | text, "pad": text})
+    | _message("ping", PING_FIELDS)
+    | st.binary(max_size=200)
+)
 
 SETTINGS = RunSettings(
     run_id="fuzz", iterations=5, timeout_ms=1000, cooldown_ms=10, warmup=0, payload_bytes=0, location_id="lab"
