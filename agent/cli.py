@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import os
 import resource
 import signal
@@ -137,6 +138,8 @@ def main(
     import uvloop
 
     port = transports.AGENT_KINDS[platform][0].default_port if port is None else port
+    if math.isnan(idle_timeout):  # FloatRange lets NaN through: it compares false with both bounds
+        raise _BadConfig("--idle-timeout must be a number of seconds, got nan")
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     if token is None and not is_loopback(host):
         raise _BadConfig(

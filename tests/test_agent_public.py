@@ -115,6 +115,22 @@ def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
 # -- caps --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("flags", "env", "needle"),
+    [
+        (["--idle-timeout", "nan"], {}, "--idle-timeout"),
+        (["--idle-timeout", "0"], {}, "--idle-timeout"),
+        ([], {"AGENT_MAX_SESSIONS": "0"}, "AGENT_MAX_SESSIONS"),
+    ],
+)
+def test_bad_caps_are_refused(tmp_path, flags, env, needle):
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "--port", "0", *flags],
+        capture_output=True, text=True, timeout=30, env=cli_env(env), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_sessions_are_capped_even_when_asked_for_at_once():
     async def flood(url: str) -> list[int]:
         async with aiohttp.ClientSession() as http:
