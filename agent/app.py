@@ -155,8 +155,8 @@ class EchoAgent:
         body = await read_body(request, AnswerBody)
         try:
             await session.room.endpoint.accept_answer(body.sdp)
-        except ValueError as exc:  # aiortc's word for an SDP it cannot parse or apply
-            raise web.HTTPBadRequest(text=f"unusable SDP answer: {exc}") from None
+        except TransportError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response({"status": "ok"})
 
     async def disconnect(self, request: web.Request) -> web.Response:

@@ -44,6 +44,7 @@ def _answer_url(agent) -> str:
         ("answer", {"json": {"sdp": "garbage"}}),
         ("answer", {"json": {"sdp": "v=0\r\no=- 1 1 IN IP4 0\r\nm=application 9 UDP/DTLS/SCTP x\r\n"}}),
         ("answer", {"json": {"sdp": ["v=0"]}}),
+        ("answer", {"json": {"sdp": "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=setup:active\r\n"}}),
         ("answer", {"data": NESTED}),
     ],
 )
@@ -52,6 +53,31 @@ def test_bad_bodies_are_one_line_4xx(agent, path, kw):
     status, text = run(request("POST", url, **kw))
     assert 400 <= status < 500, (status, text)
     assert isinstance(text, str) and "\n" not in text.strip() and len(text) < 400, text
+
+
+def test_a_second_answer_is_refused_and_the_first_session_still_echoes(agent):
+    """A valid answer twice: aiortc refuses the second (InvalidStateError), which is the runner's mistake, a 4xx."""
+
+    async def scenario() -> tuple[int, list[int]]:
+        status, body = await request("POST", f"{agent.url}/connect", json={"platform": "webrtc", "run_id": "r"})
+        assert status == 200
+        client, pongs, got = WebRTCClient(), [], asyncio.Event()
+
+        def receiver(data, t4):
+            pongs.append(PONG_DECODER.decode(WebRTCClient.from_wire(data)).seq)
+            got.set()
+
+        await asyncio.wait_for(client.connect(body["webrtc"], receiver, lambda kind, detail: None), 10)
+        try:
+            again, _ = await request("POST", body["webrtc"]["answer_url"], json={"sdp": client._pc.localDescription.sdp})
+            client.send(encode_ping(1, 1234.5, "r"))
+            await asyncio.wait_for(got.wait(), 5)
+        finally:
+            await client.close()
+        return again, pongs
+
+    again, pongs = run(scenario())
+    assert again == 400 and pongs == [1]
 
 
 def test_an_oversized_body_is_refused():

@@ -97,7 +97,10 @@ class WebRTCEcho:
         """Apply the runner's answer; ICE, DTLS and SCTP then connect in the background."""
         if self._pc is None:
             raise TransportError("webrtc echo got an answer before start() or after close()")
-        await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc's SDP parsing fails on bad input as ValueError, KeyError, AssertionError...
+            raise TransportError(f"unusable SDP answer ({type(exc).__name__}: {exc})"[:200]) from None
 
     async def close(self) -> None:
         if self._pc is not None:
