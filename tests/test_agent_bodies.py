@@ -55,29 +55,34 @@ def test_bad_bodies_are_one_line_4xx(agent, path, kw):
     assert isinstance(text, str) and "\n" not in text.strip() and len(text) < 400, text
 
 
-def test_a_second_answer_is_refused_and_the_first_session_still_echoes(agent):
+async def webrtc_exchange(agent, before_ping) -> tuple[object, list[int]]:
+    """A real WebRTC session with the agent (run "r"): ``before_ping(client, credentials)`` runs once the
+    channel is open, then one good ping goes out; returns what ``before_ping`` returned and the pongs' seqs."""
+    status, body = await request("POST", f"{agent.url}/connect", json={"platform": "webrtc", "run_id": "r"})
+    assert status == 200
+    client, pongs, got = WebRTCClient(), [], asyncio.Event()
+
+    def receiver(data, t4):
+        pongs.append(PONG_DECODER.decode(WebRTCClient.from_wire(data)).seq)
+        got.set()
+
+    await asyncio.wait_for(client.connect(body["webrtc"], receiver, lambda kind, detail: None), 10)
+    try:
+        done = await before_ping(client, body["webrtc"])
+        client.send(encode_ping(2, 1234.5, "r"))
+        await asyncio.wait_for(got.wait(), 5)
+    finally:
+        await client.close()
+    return done, pongs
+
+
+def test_a_second_answer_is_refused_and_the_session_still_echoes(agent):
     """A valid answer twice: aiortc refuses the second (InvalidStateError), which is the runner's mistake, a 4xx."""
 
-    async def scenario() -> tuple[int, list[int]]:
-        status, body = await request("POST", f"{agent.url}/connect", json={"platform": "webrtc", "run_id": "r"})
-        assert status == 200
-        client, pongs, got = WebRTCClient(), [], asyncio.Event()
+    async def answer_again(client, credentials):
+        return (await request("POST", credentials["answer_url"], json={"sdp": client._pc.localDescription.sdp}))[0]
 
-        def receiver(data, t4):
-            pongs.append(PONG_DECODER.decode(WebRTCClient.from_wire(data)).seq)
-            got.set()
-
-        await asyncio.wait_for(client.connect(body["webrtc"], receiver, lambda kind, detail: None), 10)
-        try:
-            again, _ = await request("POST", body["webrtc"]["answer_url"], json={"sdp": client._pc.localDescription.sdp})
-            client.send(encode_ping(1, 1234.5, "r"))
-            await asyncio.wait_for(got.wait(), 5)
-        finally:
-            await client.close()
-        return again, pongs
-
-    again, pongs = run(scenario())
-    assert again == 400 and pongs == [1]
+    assert run(webrtc_exchange(agent, answer_again)) == (400, [2])
 
 
 def test_an_oversized_body_is_refused():
@@ -133,25 +138,10 @@ def test_disconnect_during_the_expiry_sweep_leaves_the_sweeper_running():
 
 
 def test_a_ping_with_invalid_utf8_leaves_the_webrtc_echo_session_answering(agent):
-    async def scenario() -> list[int]:
-        status, body = await request("POST", f"{agent.url}/connect", json={"platform": "webrtc", "run_id": "r"})
-        assert status == 200
-        client, pongs, got = WebRTCClient(), [], asyncio.Event()
+    async def bad_ping(client, credentials):
+        client.send(b'{"type":"\xff\xfe","seq":1,"timestamp":1,"run_id":"r"}')
 
-        def receiver(data, t4):
-            pongs.append(PONG_DECODER.decode(WebRTCClient.from_wire(data)).seq)
-            got.set()
-
-        await asyncio.wait_for(client.connect(body["webrtc"], receiver, lambda kind, detail: None), 10)
-        try:
-            client.send(b'{"type":"\xff\xfe","seq":1,"timestamp":1,"run_id":"r"}')
-            client.send(encode_ping(2, 1234.5, "r"))
-            await asyncio.wait_for(got.wait(), 5)
-        finally:
-            await client.close()
-        return pongs
-
-    assert run(scenario()) == [2]
+    assert run(webrtc_exchange(agent, bad_ping)) == (None, [2])
 
 
 def test_echo_counts_what_it_does_not_answer():
