@@ -126,7 +126,7 @@ _FIELDS = {
     "Lost": dict.fromkeys(frames.Lost.__struct_fields__, _columns),
     "Event": {"kind": text, "detail": text, "fatal": st.booleans(), "value": st.none() | floats},
     "Done": {"sent": ints, "counters": st.dictionaries(text, ints, max_size=3), "partial": st.booleans(),
-             "legacy_agent": st.booleans(), "cpu_s": floats, "measuring_cpu_s": floats},
+             "legacy_agent": st.booleans(), "cpu_s": floats, "measuring_cpu_s": floats, "peak_rss_kb": ints},
 }  # fmt: skip
 #: Frames as a broken worker could write them: any tag, any field left out, any value in range or not.
 _frames = st.sampled_from([*_FIELDS, "Nope"]).flatmap(
