@@ -108,7 +108,9 @@ def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
         out = tmp_path / "r.json"
         proc = cli(*args, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["statistics"]["successful_messages"] == 20
+    result = json.loads(out.read_text())
+    assert result["statistics"]["successful_messages"] == 20
+    assert result["metadata"]["agent"].get("min_ping_bytes") == (256 if platform == "udp" else None)
     assert TOKEN not in proc.stdout + proc.stderr + out.read_text()
 
 

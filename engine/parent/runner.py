@@ -53,6 +53,8 @@ async def _handshake(
     room_id, credentials = await agent_client.connect(url, platform, settings.reliable, settings.run_id, timeout_s)
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
+    if "min_ping_bytes" in credentials:  # pings were padded to at least this, whatever --payload-bytes said
+        agent["min_ping_bytes"] = credentials["min_ping_bytes"]
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
 
 
