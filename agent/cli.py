@@ -109,7 +109,7 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
-def main(
+def cli(
     platform: str,
     host: str,
     port: int | None,
@@ -134,7 +134,6 @@ def main(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
     )
-    load_dotenv(Path.cwd() / ".env", override=False)
     import uvloop
 
     port = transports.AGENT_KINDS[platform][0].default_port if port is None else port
@@ -154,6 +153,12 @@ def main(
         raise _BadConfig(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def main() -> None:
+    """The ``echo-agent`` script: ``.env`` first, so its values stand in for flags as the environment's do."""
+    load_dotenv(Path.cwd() / ".env", override=False)
+    cli(prog_name="echo-agent")
 
 
 if __name__ == "__main__":

@@ -133,13 +133,14 @@ def test_bad_caps_are_refused(tmp_path, flags, env, needle):
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_sessions_are_capped_even_when_asked_for_at_once():
+def test_sessions_are_capped_even_when_asked_for_at_once(tmp_path):
     async def flood(url: str) -> list[int]:
         async with aiohttp.ClientSession() as http:
             calls = [call(http, "POST", f"{url}/connect", json={"platform": "udp", "run_id": f"r{i}"}) for i in range(20)]
             return [status for status, _ in await asyncio.gather(*calls)]
 
-    with Agent(env={"AGENT_MAX_SESSIONS": "3"}) as agent:
+    (tmp_path / ".env").write_text("AGENT_MAX_SESSIONS=3\n")  # .env stands in for the flag, as the environment does
+    with Agent(cwd=tmp_path) as agent:
         statuses = run(flood(agent.url))
         assert sorted(statuses) == [200] * 3 + [429] * 17
         status, health = run(request("GET", f"{agent.url}/health"))
