@@ -158,7 +158,7 @@ class WebRTCClient:
         try:
             async with aiohttp.ClientSession() as http, http.post(answer_url, json=answer) as resp:
                 if resp.status // 100 != 2:
-                    body = (await resp.text())[:200]
+                    body = (await resp.content.read(200)).decode(errors="replace")  # no more of a stranger's reply
                     raise TransportError(f"webrtc agent rejected the answer at {answer_url}: HTTP {resp.status} {body}")
         except aiohttp.ClientError as exc:
             raise TransportError(f"could not post the webrtc answer to {answer_url}: {exc}") from exc
