@@ -1,0 +1,86 @@
+"""Running the relay: in this process until a signal (``benchmark-runner impair``), or as a child the
+runner starts for ``--impair`` and stops when its workers are done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+
+import msgspec
+
+from engine.impair.relay import Relay
+from engine.impair.spec import ImpairSpec, parse_spec
+from engine.impair.truth import Header, TruthWriter
+from engine.parent.embedded_agent import readline_within, stop_process
+from engine.parent.errors import BenchError
+
+READY_PREFIX = "impair relaying udp://"
+START_TIMEOUT_S = 30.0
+
+
+class ProxyConfig(msgspec.Struct, frozen=True):
+    spec: str
+    upstream_host: str
+    upstream_port: int
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    truth_log: str | None = None
+
+
+def run_proxy(config: ProxyConfig, ready: Callable[[str], None], spec: ImpairSpec | None = None) -> None:
+    """Relay until SIGTERM or SIGINT, then write the rest of the truth log; ``ready`` gets the listen line."""
+    spec = spec or parse_spec(config.spec)
+    listen = f"{config.listen_host}:{config.listen_port}"
+    header = Header(spec.describe(), listen, f"{config.upstream_host}:{config.upstream_port}")
+    truth = TruthWriter(config.truth_log, header)
+    relay = Relay(spec, (config.listen_host, config.listen_port), (config.upstream_host, config.upstream_port), truth)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    previous = signal.set_wakeup_fd(wake_w)
+    handlers = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        host, port = relay.address
+        ready(f"{READY_PREFIX}{host}:{port} -> {config.upstream_host}:{config.upstream_port}")
+        relay.serve(wake_r)
+    finally:
+        relay.close()
+        signal.set_wakeup_fd(previous)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+class ProxyProcess:
+    """Context manager: the relay in a child process (its own CPU time, no GIL shared with the parent);
+    yields the address it listens on."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> tuple[str, int]:
+        self._stderr = tempfile.TemporaryFile("w+")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.impair", msgspec.json.encode(self.config).decode()],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=True,
+        )
+        line = readline_within(self._proc, START_TIMEOUT_S)
+        if not line.startswith(READY_PREFIX):
+            stop_process(self._proc)
+            self._stderr.seek(0)
+            last = (self._stderr.read() or line or "no output").strip().splitlines()[-1]
+            raise BenchError(f"impairment proxy failed to start: {last}")
+        host, _, port = line[len(READY_PREFIX) :].split(" ", 1)[0].rpartition(":")
+        return host, int(port)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            stop_process(self._proc)
+            self._proc = None
