@@ -16,7 +16,7 @@ import click
 from dotenv import load_dotenv
 
 import transports
-from bench_cli.impair import impair_cli
+from bench_cli.impair import SPEC_HELP, checked_spec, impair_cli
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
@@ -136,6 +136,13 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
+@click.option("--impair", "impair", default=None, metavar="SPEC", help="Route udp through an impairment proxy. " + SPEC_HELP)
+@click.option(
+    "--impair-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --impair: write the proxy's per-datagram truth (arrival, departure, fate) here.",
+)
 @influx_options
 @click.version_option(engine_version(), prog_name="benchmark-runner")
 def cli(
@@ -153,6 +160,8 @@ def cli(
     clock_mode,
     busy_poll_us,
     connect_timeout,
+    impair,
+    impair_log,
     **influx,
 ) -> int:
     """Measure data-channel round-trip latency to an echo agent.
@@ -170,6 +179,12 @@ def cli(
         raise BenchError(
             f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
         )
+    if impair is not None:
+        checked_spec(impair)
+        if platforms != ["udp"]:
+            raise BenchError("--impair: the proxy relays plain UDP; run it with --platform udp alone")
+    elif impair_log is not None:
+        raise BenchError("--impair-log needs --impair")
     settings = RunSettings(
         run_id=new_run_id(),
         iterations=iterations,
@@ -181,6 +196,8 @@ def cli(
         reliable=not unreliable,
         clock_mode=clock_mode,
         busy_poll_us=busy_poll_us,
+        impair=impair,
+        impair_log=str(impair_log) if impair_log else None,
     )
     check_settings(settings)
     sink = sink_config(influx)

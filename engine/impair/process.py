@@ -3,11 +3,11 @@ runner starts for ``--impair`` and stops when its workers are done."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 
 import msgspec
@@ -15,11 +15,9 @@ import msgspec
 from engine.impair.relay import Relay
 from engine.impair.spec import ImpairSpec, parse_spec
 from engine.impair.truth import Header, TruthWriter
-from engine.parent.embedded_agent import readline_within, stop_process
-from engine.parent.errors import BenchError
+from engine.parent.embedded_agent import start_child, stop_process
 
 READY_PREFIX = "impair relaying udp://"
-START_TIMEOUT_S = 30.0
 
 
 class ProxyConfig(msgspec.Struct, frozen=True):
@@ -63,24 +61,25 @@ class ProxyProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> tuple[str, int]:
-        self._stderr = tempfile.TemporaryFile("w+")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.impair", msgspec.json.encode(self.config).decode()],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            start_new_session=True,
-        )
-        line = readline_within(self._proc, START_TIMEOUT_S)
-        if not line.startswith(READY_PREFIX):
-            stop_process(self._proc)
-            self._stderr.seek(0)
-            last = (self._stderr.read() or line or "no output").strip().splitlines()[-1]
-            raise BenchError(f"impairment proxy failed to start: {last}")
-        host, _, port = line[len(READY_PREFIX) :].split(" ", 1)[0].rpartition(":")
+        argv = [sys.executable, "-m", "engine.impair", msgspec.json.encode(self.config).decode()]
+        self._proc, rest = start_child(argv, READY_PREFIX, "impairment proxy")
+        host, _, port = rest.split(" ", 1)[0].rpartition(":")
         return host, int(port)
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
             stop_process(self._proc)
             self._proc = None
+
+
+def route_through_proxy(
+    stack: contextlib.ExitStack, spec: str, truth_log: str | None, credentials: dict
+) -> tuple[dict, dict]:
+    """Start a proxy towards a udp session's echo (stopped with ``stack``); returns the credentials that
+    send through it and what the result's metadata records of it."""
+    config = ProxyConfig(spec, str(credentials["host"]), int(credentials["port"]), truth_log=truth_log)
+    host, port = stack.enter_context(ProxyProcess(config))
+    described = parse_spec(spec).describe()
+    described.update(proxy=f"{host}:{port}", upstream=f"{config.upstream_host}:{config.upstream_port}")
+    described["truth_log"] = truth_log
+    return {**credentials, "host": host, "port": port}, described

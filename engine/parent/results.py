@@ -40,6 +40,8 @@ class RunSettings:
     reliable: bool = True
     clock_mode: str = "auto"
     busy_poll_us: int = 0
+    impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
+    impair_log: str | None = None
 
 
 @dataclass
@@ -49,6 +51,7 @@ class PlatformContext:
     agent_url: str | None
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
+    impairment: dict[str, Any] | None = None
 
 
 def engine_version() -> str:
@@ -200,6 +203,7 @@ def _metadata(
         "payload_bytes": settings.payload_bytes,
         "reliable": settings.reliable,
         "busy_poll_us": settings.busy_poll_us,
+        "impairment": ctx.impairment,
         "clock_mode": ctx.clock_mode.value,
         "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
         "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,

@@ -8,12 +8,14 @@ This is what the CLI calls; it knows no terminal. Input problems raise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.impair.process import route_through_proxy
 from engine.parent import agent_client, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
@@ -63,6 +65,7 @@ def run_benchmark(
     contexts: dict[str, PlatformContext] = {}
     rooms: dict[str, str] = {}
     specs = []
+    proxies = contextlib.ExitStack()  # stopped once the workers are done, so each truth log is complete
     try:
         for platform in platforms:
             room_id, credentials, ctx = asyncio.run(
@@ -71,6 +74,10 @@ def run_benchmark(
                 )
             )
             rooms[platform], contexts[platform] = room_id, ctx
+            if settings.impair and platform == "udp":
+                credentials, ctx.impairment = route_through_proxy(
+                    proxies, settings.impair, settings.impair_log, credentials
+                )
             specs.append(
                 WorkerSpec(
                     platform=platform,
@@ -96,6 +103,7 @@ def run_benchmark(
         runs = orchestrator.run()
         end_time = time.time()
     finally:
+        proxies.close()
         for platform, room_id in rooms.items():
             asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
