@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.parent import stats
 from engine.parent.aggregator import PlatformRun
+from engine.parent.cautions import clock_cautions
 from engine.parent.measurements import INDENT, Measurements
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
 
@@ -218,11 +219,11 @@ def _metadata(
         "partial": run.partial,
         "error": run.fatal_error,
         "histogram_out_of_range": run.out_of_range,
-        "warnings": warnings(statistics, settings, offset, one_way) + run.warnings,
+        "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings,
     }
 
 
-def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way: bool) -> list[str]:
+def warnings(statistics: dict[str, Any], settings: RunSettings, offset, mode: ClockMode) -> list[str]:
     """Plain-words cautions about the numbers, in the spirit of pyperf's."""
     out = []
     if statistics["failed_messages"]:
@@ -237,13 +238,7 @@ def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way:
     mean, std = statistics["mean_rtt"], statistics["std_dev_rtt"]
     if mean and std is not None and std >= 0.1 * mean:
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
-    if offset and one_way:
-        c2s = statistics["mean_client_to_server"]
-        if c2s is not None and offset.uncertainty_ns / 1e6 > abs(c2s):
-            out.append(
-                "clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements"
-            )
-    return out
+    return out + clock_cautions(mode, offset, statistics["mean_client_to_server"], statistics["mean_server_to_client"])
 
 
 def check_writable(path: Path) -> None:
