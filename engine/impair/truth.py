@@ -101,15 +101,20 @@ def first_departures(packets: Iterable[Packet], direction: str) -> dict[int, Pac
     return out
 
 
-def holds(packets: list[Packet]) -> dict[int, tuple[int, int]]:
-    """Per seq answered through the proxy, the time it held the ping and the pong (ns), first copies each.
+def legs(packets: list[Packet]) -> dict[int, tuple[int, int, int]]:
+    """Per seq answered through the proxy, first copies each: how long the proxy held the ping, the time
+    from its departure to the pong's arrival (the wire and the agent), how long it held the pong (ns).
 
-    The engine's RTT of that ping is their sum plus what lies outside the proxy
-    (the wire, the agent, both ends' own costs): measured at zero delay.
+    The engine's RTT of that ping is their sum plus the runner's own legs
+    (send call to the proxy's kernel stamp, departure to t4).
     """
     up, down = first_departures(packets, "up"), first_departures(packets, "down")
     return {
-        seq: (up[seq].departure_ns - up[seq].arrival_ns, pong.departure_ns - pong.arrival_ns)
+        seq: (
+            up[seq].departure_ns - up[seq].arrival_ns,
+            pong.arrival_ns - up[seq].departure_ns,
+            pong.departure_ns - pong.arrival_ns,
+        )
         for seq, pong in down.items()
         if seq in up
     }

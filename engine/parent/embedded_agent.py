@@ -35,7 +35,9 @@ class EmbeddedAgent:
             stop_process(proc)
 
 
-def start_child(argv: list[str], ready_prefix: str, what: str) -> tuple[subprocess.Popen[str], str]:
+def start_child(
+    argv: list[str], ready_prefix: str, what: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """Start ``argv`` and wait for its ready line; returns the process and the rest of that line.
 
     Its stderr goes to a file, not a pipe: nobody reads it during the run and a
@@ -43,7 +45,7 @@ def start_child(argv: list[str], ready_prefix: str, what: str) -> tuple[subproce
     to the runner, which then stops its children in order.
     """
     stderr = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True, env=env)
     line = readline_within(proc, START_TIMEOUT_S)
     if not line.startswith(ready_prefix):
         stop_process(proc)
