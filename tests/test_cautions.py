@@ -9,8 +9,8 @@ from tests import test_results
 from tests.test_results import result, run_with
 
 
-def clock_warnings(r: dict) -> list[str]:
-    return [w for w in r["metadata"]["warnings"] if "θ̂" in w or "one-way" in w or "clock" in w]
+def clock_warnings(r) -> list[str]:
+    return [w for w in r.metadata.warnings if "θ̂" in w or "one-way" in w or "clock" in w]
 
 
 def test_estimate_always_says_the_split_assumes_symmetric_paths():
@@ -36,13 +36,13 @@ def test_a_clock_taken_as_equal_but_measured_off_is_flagged_with_both_numbers(mo
 def test_same_host_says_nothing_when_the_offset_agrees_with_zero(monkeypatch):
     monkeypatch.setattr(test_results, "THETA", 0)
     r = result(run_with([(0.5, 3)] * 6), ClockMode.SAME_HOST)  # one-way values below θ̂'s uncertainty: still right
-    assert r["statistics"]["mean_client_to_server"] == pytest.approx(0.5)
+    assert r.statistics.mean_client_to_server == pytest.approx(0.5)
     assert clock_warnings(r) == []
 
 
 def test_a_negative_mean_one_way_value_warns_in_any_mode():
     r = result(run_with([(3, 0.5)] * 6), ClockMode.SYNCED)  # agent 3 ms ahead taken as 0: back is 0.5 - 3
-    assert r["statistics"]["mean_server_to_client"] == pytest.approx(-2.5)
+    assert r.statistics.mean_server_to_client == pytest.approx(-2.5)
     assert "mean server→client one-way value is negative (-2.500 ms): the clocks or the split are wrong" in (
-        r["metadata"]["warnings"]
+        r.metadata.warnings
     )

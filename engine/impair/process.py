@@ -16,6 +16,7 @@ from engine.impair.relay import Relay
 from engine.impair.spec import ImpairSpec, parse_spec
 from engine.impair.truth import Header, TruthWriter
 from engine.parent.embedded_agent import start_child, stop_process
+from ipc.lifeline import exit_with_parent
 
 READY_PREFIX = "impair relaying udp://"
 
@@ -27,6 +28,7 @@ class ProxyConfig(msgspec.Struct, frozen=True):
     listen_host: str = "127.0.0.1"
     listen_port: int = 0
     truth_log: str | None = None
+    parent_pid: int | None = None  # stop when this process dies (the runner's child)
 
 
 def run_proxy(config: ProxyConfig, ready: Callable[[str], None], spec: ImpairSpec | None = None) -> None:
@@ -39,6 +41,8 @@ def run_proxy(config: ProxyConfig, ready: Callable[[str], None], spec: ImpairSpe
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     previous = signal.set_wakeup_fd(wake_w)
     handlers = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if config.parent_pid is not None:
+        exit_with_parent(config.parent_pid)  # after the handler is set: the SIGTERM it may send ends the relay cleanly
     try:
         host, port = relay.address
         ready(f"{READY_PREFIX}{host}:{port} -> {config.upstream_host}:{config.upstream_port}")
@@ -77,7 +81,9 @@ def route_through_proxy(
 ) -> tuple[dict, dict]:
     """Start a proxy towards a udp session's echo (stopped with ``stack``); returns the credentials that
     send through it and what the result's metadata records of it."""
-    config = ProxyConfig(spec, str(credentials["host"]), int(credentials["port"]), truth_log=truth_log)
+    config = ProxyConfig(
+        spec, str(credentials["host"]), int(credentials["port"]), truth_log=truth_log, parent_pid=os.getpid()
+    )
     host, port = stack.enter_context(ProxyProcess(config))
     described = parse_spec(spec).describe()
     described.update(proxy=f"{host}:{port}", upstream=f"{config.upstream_host}:{config.upstream_port}")

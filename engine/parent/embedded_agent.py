@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ class EmbeddedAgent:
 
     def __enter__(self) -> str:
         argv = [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"]
-        self._proc, self.url = start_child(argv, READY_PREFIX, "embedded echo agent")
+        self._proc, self.url = start_child([*argv, "--parent-pid", str(os.getpid())], READY_PREFIX, "embedded echo agent")
         return self.url
 
     def __exit__(self, *exc: object) -> None:
