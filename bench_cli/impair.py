@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from engine.impair.process import ProxyConfig, run_proxy
 from engine.impair.spec import SpecError, parse_spec
 from engine.parent.errors import BenchError
 
@@ -46,6 +45,8 @@ def impair_cli(upstream: str, listen: str, spec: str, truth_log: Path | None) ->
 
     Prints the address it listens on, then relays until Ctrl-C or SIGTERM.
     """
+    from engine.impair.process import ProxyConfig, run_proxy  # lazily: a run without the proxy never loads it
+
     parsed = checked_spec(spec)
     (up_host, up_port), (host, port) = host_port(upstream, "--to"), host_port(listen, "--listen")
     config = ProxyConfig(spec, up_host, up_port, host, port, str(truth_log) if truth_log else None)

@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 
-from engine.impair.process import route_through_proxy
 from engine.parent import agent_client, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
@@ -78,6 +77,8 @@ def run_benchmark(
             )
             rooms[platform], contexts[platform] = room_id, ctx
             if settings.impair and platform == "udp":
+                from engine.impair.process import route_through_proxy  # lazily: runs without it never load it
+
                 credentials, ctx.impairment = route_through_proxy(
                     proxies, settings.impair, settings.impair_log, credentials
                 )
