@@ -50,9 +50,15 @@ def engine_counts(packets: list[Packet], *, timeout_ms: float, warmup: int, iter
 
 
 #: The tolerances are the engine's, not the neighbours': on a shared machine other work that preempts the
-#: agent or the runner adds milliseconds no engine can see, so where allowed (root) the processes of a
+#: agent or the runner adds milliseconds no engine can see, so where allowed (CAP_SYS_NICE) the processes of a
 #: truth run get a real-time priority (their children inherit it). They sleep between pings; none spins.
-REALTIME = ["chrt", "--fifo", "5"] if os.geteuid() == 0 and shutil.which("chrt") else []
+def _realtime_prefix() -> list[str]:
+    prefix = ["chrt", "--fifo", "5"]
+    allowed = shutil.which("chrt") and subprocess.run([*prefix, "true"], capture_output=True).returncode == 0
+    return prefix if allowed else []
+
+
+REALTIME = _realtime_prefix()
 
 
 def run_through_proxy(tmp_path: Path, name: str, spec: str, *args: str, iterations: int, warmup: int = 5):

@@ -73,7 +73,7 @@ class Relay:
         self._order = itertools.count()
         self._last_index = {"up": -1, "down": -1}  # highest arrival index departed so far
         self._records: list[RawRecord] = []
-        self._timer = TimerFd(CLOCK_REALTIME)
+        self._timer = TimerFd(CLOCK_REALTIME)  # not an event-loop or epoll timeout: those round to whole ms
         self._armed_at = 0
         self._epoll = select.epoll()
         self._epoll.register(self._front.fileno(), select.EPOLLIN)
