@@ -113,7 +113,8 @@ def test_an_agent_clock_250_ms_ahead_is_recovered_and_flagged(tmp_path, agent_25
     assert abs(theta - SHIFT_NS / 1e6) <= uncertainty  # recovered within its stated uncertainty, in every mode
     assert 1.0 <= uncertainty < 1.5  # half the ~2 ms the proxy holds each exchange
     if mode == "estimate":
-        assert s["mean_client_to_server"] == pytest.approx(1.0, abs=2 * TOLERANCE_MS)
+        # With θ̂ taken out, a 1 ms + 1 ms path splits evenly (median: a mean would carry any scheduling tail).
+        assert np.median([m["client_to_server"] for m in r["measurements"]]) == pytest.approx(1.0, abs=2 * TOLERANCE_MS)
         assert any("assumes symmetric paths" in w for w in m["warnings"])
         return
     assert m["clock_mode"] == ("same-host" if mode == "auto" else "synced")  # same boot id: auto trusts it
