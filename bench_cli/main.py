@@ -29,6 +29,8 @@ from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
 EXIT_BAD_INPUT = 2
+#: Platforms whose traffic the impairment proxy can carry: plain UDP, and WebRTC with an agent on loopback.
+IMPAIRABLE = ("udp", "webrtc")
 #: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _stopped_by = [signal.SIGINT]
@@ -193,8 +195,8 @@ def cli(
         )
     if impair is not None:
         checked_spec(impair)
-        if platforms != ["udp"]:
-            raise BenchError("--impair: the proxy relays plain UDP; run it with --platform udp alone")
+        if len(platforms) > 1 or platforms[0] not in IMPAIRABLE:
+            raise BenchError(f"--impair: the proxy routes {' or '.join(IMPAIRABLE)}, one platform at a time")
     elif impair_log is not None:
         raise BenchError("--impair-log needs --impair")
     settings = RunSettings(

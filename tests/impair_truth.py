@@ -61,11 +61,13 @@ def _realtime_prefix() -> list[str]:
 REALTIME = _realtime_prefix()
 
 
-def run_through_proxy(tmp_path: Path, name: str, spec: str, *args: str, iterations: int, warmup: int = 5):
+def run_through_proxy(
+    tmp_path: Path, name: str, spec: str, *args: str, iterations: int, warmup: int = 5, platform: str = "udp"
+):
     """A real ``benchmark-runner --platform udp --impair SPEC`` run; returns (result, truth packets)."""
     out, log = tmp_path / f"{name}.json", tmp_path / f"{name}.truth.jsonl"
     argv = [
-        *REALTIME, *CLI, "--platform", "udp", "--iterations", str(iterations), "--warmup", str(warmup),
+        *REALTIME, *CLI, "--platform", platform, "--iterations", str(iterations), "--warmup", str(warmup),
         "--impair", spec, "--impair-log", str(log), "--output", str(out), *args,
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=cli_env(), cwd=tmp_path)

@@ -16,6 +16,7 @@ from engine.impair.spec import Delay, SpecError, parse_spec
 from engine.impair.truth import read_truth
 from engine.parent.embedded_agent import readline_within
 from tests.conftest import CLI, cli_env
+from transports.sdp import candidate_addresses, rewrite_candidates
 
 MS = 1_000_000
 
@@ -116,9 +117,9 @@ def test_relay_logs_every_datagrams_fate_as_its_schedule_drew_it(tmp_path):
     echo = Echo()
     spec_text = "up.delay=2,down.delay=uniform:0:3,loss=10%,dup=10%,seed=3"
     log = tmp_path / "truth.jsonl"
-    with ProxyProcess(ProxyConfig(spec_text, "127.0.0.1", echo.port, truth_log=str(log))) as address:
+    with ProxyProcess(ProxyConfig(spec_text, "127.0.0.1", echo.port, truth_log=str(log))) as addresses:
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.connect(address)
+        client.connect(addresses.front)
         client.settimeout(0.5)
         for seq in range(1, 201):
             client.send(ping(seq))
@@ -149,6 +150,47 @@ def test_relay_logs_every_datagrams_fate_as_its_schedule_drew_it(tmp_path):
     assert Counter(p.fate for p in packets)["duplicated"] > 0
 
 
+def test_the_upstream_sees_the_first_client_from_the_announced_address_and_early_answers_are_logged(tmp_path):
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    echo.settimeout(5)
+    log = tmp_path / "truth.jsonl"
+    with ProxyProcess(ProxyConfig("delay=0", *echo.getsockname(), truth_log=str(log))) as addresses:
+        echo.sendto(b"too early", addresses.back)  # no client yet: nowhere to send it
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(5)
+        client.sendto(ping(1), addresses.front)
+        data, sender = echo.recvfrom(65536)
+        assert (data, sender) == (ping(1), addresses.back)  # announced before the client ever sent
+        echo.sendto(b"pong", sender)
+        assert client.recvfrom(65536) == (b"pong", addresses.front)
+    echo.close()
+    _, packets = read_truth(log)
+    assert [(p.dir, p.fate) for p in packets] == [("down", "unrouted"), ("up", "delivered"), ("down", "delivered")]
+
+
+OFFER = "\r\n".join(
+    [
+        "v=0",
+        "m=application 50123 DTLS/SCTP 5000",
+        "c=IN IP4 127.0.0.1",
+        "a=candidate:1 1 UDP 2130706431 127.0.0.1 50123 typ host",
+        "a=candidate:2 1 TCP 2105524479 127.0.0.1 9 typ host tcptype active",
+        "a=end-of-candidates",
+        "",
+    ]
+)
+
+
+def test_sdp_candidates_are_read_and_pointed_at_the_proxy():
+    assert candidate_addresses(OFFER) == [("127.0.0.1", 50123)]
+    rewritten = rewrite_candidates(OFFER, "127.0.0.2", 40000)
+    assert candidate_addresses(rewritten) == [("127.0.0.2", 40000)]
+    assert "m=application 40000 DTLS/SCTP 5000\r\nc=IN IP4 127.0.0.2\r\n" in rewritten
+    assert "127.0.0.1 9 typ host tcptype active" in rewritten  # only UDP candidates carry the datagrams
+    assert rewritten.endswith("a=end-of-candidates\r\n")
+
+
 def test_impair_command_relays_until_sigterm_and_writes_its_log(tmp_path):
     echo = Echo()
     log = tmp_path / "truth.jsonl"
@@ -175,7 +217,7 @@ def test_impair_command_relays_until_sigterm_and_writes_its_log(tmp_path):
     [
         (["impair", "--to", "127.0.0.1:9", "--impair", "loss=2"], "--impair: loss=2: a probability is between 0 and 1"),
         (["impair", "--to", "nowhere", "--impair", "delay=1"], "--to 'nowhere': expected HOST:PORT"),
-        (["--platform", "webrtc", "--impair", "delay=1"], "--impair: the proxy relays plain UDP"),
+        (["--platform", "udp,webrtc", "--impair", "delay=1"], "--impair: the proxy routes udp or webrtc, one platform"),
         (["--platform", "udp", "--impair-log", "x.jsonl"], "--impair-log needs --impair"),
         (["--platform", "udp", "--impair", "delay=fast"], "--impair: delay: 'fast' is not a number"),
     ],

@@ -25,7 +25,9 @@ SHIFT_NS = 250_000_000
 def outside_the_proxy(tmp_path_factory):
     """What the proxy cannot see, at zero delay: the runner's own legs (engine RTT minus the proxy's span of
     each ping, p50), and the wire and agent around each hold (one-way values minus holds, means)."""
-    r, packets = run_through_proxy(tmp_path_factory.mktemp("zero"), "zero", "delay=0", "--cooldown", "5", iterations=300)
+    r, packets = run_through_proxy(
+        tmp_path_factory.mktemp("zero"), "zero", "delay=0", "--cooldown", "5", iterations=300
+    )
     x = per_ping(r, packets)
     return {
         "rtt": float(np.median(x["rtt"] - x["span"])),
@@ -92,6 +94,24 @@ def test_loss_late_duplicate_and_out_of_order_counts_are_the_proxys_over_measure
     }
     assert reported == {k: truth[k] for k in reported}
     assert min(reported.values()) > 0
+
+
+def test_webrtc_through_the_proxy_moves_by_what_the_proxy_held(tmp_path):
+    """WebRTC's datagrams are encrypted, so the log has no per-ping truth; but every datagram passes the
+    proxy (ICE learns no other address), and the RTT's median moves by exactly the proxy's median holds."""
+    medians = {}
+    for name, spec in (("zero", "delay=0"), ("five", "delay=5")):
+        r, packets = run_through_proxy(tmp_path, name, spec, "--cooldown", "5", iterations=300, platform="webrtc")
+        held = [
+            np.median([p.departure_ns - p.arrival_ns for p in packets if p.dir == d and p.departure_ns]) / 1e6
+            for d in ("up", "down")
+        ]
+        assert sum(p.dir == "up" and p.fate == "delivered" for p in packets) >= 305  # every ping, at least
+        assert r["statistics"]["successful_messages"] == 300 and r["metadata"]["impairment"]["text"] == spec
+        medians[name] = (r["statistics"]["p50_rtt"], sum(held))
+    (zero_p50, zero_held), (five_p50, five_held) = medians["zero"], medians["five"]
+    assert five_held - zero_held == pytest.approx(10.0, abs=TOLERANCE_MS)
+    assert five_p50 == pytest.approx(zero_p50 - zero_held + five_held, abs=TOLERANCE_MS)
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ class Relay:
         self.address: tuple[str, int] = self._front.getsockname()[:2]
         self._schedules = {d: DirectionSchedule(getattr(spec, d), spec.seed, d) for d in ("up", "down")}
         self._backs: dict[tuple[str, int], socket.socket] = {}
-        self._clients: dict[int, tuple[socket.socket, tuple[str, int]]] = {}
+        self._clients: dict[int, tuple[socket.socket, tuple[str, int] | None]] = {}
         self._heap: list[tuple[int, int, Planned]] = []
         self._order = itertools.count()
         self._last_index = {"up": -1, "down": -1}  # highest arrival index departed so far
@@ -78,6 +78,10 @@ class Relay:
         self._epoll = select.epoll()
         self._epoll.register(self._front.fileno(), select.EPOLLIN)
         self._epoll.register(self._timer.fd, select.EPOLLIN)
+        # The first client's socket towards the upstream exists from the start, so its address can be
+        # announced before that client sends (WebRTC: the runner's ICE candidate in its answer).
+        self._first_back: socket.socket | None = self._new_back(None)
+        self.back_address: tuple[str, int] = self._first_back.getsockname()[:2]
 
     def serve(self, stop_fd: int) -> None:
         self._epoll.register(stop_fd, select.EPOLLIN)
@@ -119,13 +123,19 @@ class Relay:
 
     # -- in ------------------------------------------------------------------------
 
+    def _new_back(self, client: tuple[str, int] | None) -> socket.socket:
+        back = _udp_socket()
+        back.connect(self._upstream)
+        self._clients[back.fileno()] = (back, client)
+        self._epoll.register(back.fileno(), select.EPOLLIN)
+        return back
+
     def _back_for(self, client: tuple[str, int]) -> socket.socket:
         back = self._backs.get(client)
         if back is None:
-            back = self._backs[client] = _udp_socket()
-            back.connect(self._upstream)
+            back, self._first_back = self._first_back or self._new_back(client), None
+            self._backs[client] = back
             self._clients[back.fileno()] = (back, client)
-            self._epoll.register(back.fileno(), select.EPOLLIN)
         return back
 
     def _drain(self, sock: socket.socket, direction: str, client: tuple[str, int] | None = None) -> None:
@@ -136,6 +146,9 @@ class Relay:
             except BlockingIOError:
                 return
             except ConnectionRefusedError:  # the upstream's ICMP "port unreachable" for an earlier datagram
+                continue
+            if direction == "down" and client is None:  # from the upstream before any client: nowhere to go
+                self._records.append(("down", -1, 0, payload, _arrival_ns(ancdata), 0, 0, None, "unrouted"))
                 continue
             if direction == "up":
                 send = self._back_for(sender[:2]).send

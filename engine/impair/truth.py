@@ -17,7 +17,8 @@ from typing import IO
 
 import msgspec
 
-FATES = ("delivered", "dropped", "duplicated", "reordered", "unsent")  # unsent: still held when the proxy stopped
+#: unsent: still held when the proxy stopped; unrouted: came from upstream before any client had sent (index -1).
+FATES = ("delivered", "dropped", "duplicated", "reordered", "unsent", "unrouted")
 
 
 class Header(msgspec.Struct):
