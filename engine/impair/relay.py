@@ -116,7 +116,7 @@ class Relay:
         self._heap.clear()
         self._flush()
         self._truth.close()
-        for sock in [self._front, *self._backs.values()]:
+        for sock in [self._front, *(back for back, _ in self._clients.values())]:
             sock.close()
         self._timer.close()
         self._epoll.close()
