@@ -4,7 +4,8 @@ The runner's own stamps (t1, t4) give the RTT whatever the agent says. The
 agent's (t2, t3) are another program's word: processing below zero or longer
 than the round trip it sits inside is impossible, and so is an agent instant
 outside the run itself (before the first ping left, after the last pong came
-back, on the agent's clock read through θ̂ with its uncertainty). Such a pong
+back, on the agent's clock read through θ̂ with its uncertainty, give or take
+a second). Such a pong
 keeps its RTT; its agent-side values become unavailable. θ̂ is estimated from
 the plausible exchanges only, since one forged stamp could otherwise win the
 clock filter.
@@ -19,6 +20,9 @@ import numpy as np
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, OffsetEstimate, estimate_offset, lowest_indices
 
 _NEVER_LOWEST = np.iinfo(np.int64).max
+#: How far outside the run an agent instant may fall (beyond θ̂'s uncertainty): far more than θ̂'s own
+#: error or a disciplined clock's drift over a long run, far less than a stamp in the wrong unit or era.
+WINDOW_SLACK_NS = 1_000_000_000
 
 
 class Screened(NamedTuple):
@@ -39,7 +43,7 @@ def screen(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int, 
     offset = _estimate(a, network, wall_minus_perf, bad)
     # The run's window on the agent's clock, widened by θ̂'s uncertainty; t3 = t2 + processing.
     shift = wall_minus_perf + round(offset.theta_ns)
-    slack = int(offset.uncertainty_ns) + 1
+    slack = int(offset.uncertainty_ns) + WINDOW_SLACK_NS
     first, last = int(a["t1"].min()) + shift - slack, int(a["t4"].max()) + shift + slack
     outside = ~bad & ((a["t2"] < first) | (a["t2"] + a["processing_ns"] > last))
     if outside.any():
