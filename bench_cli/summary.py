@@ -38,6 +38,9 @@ def render(result: PlatformResult) -> str:
         f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})",
         f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
     ]
+    if m.impairment:
+        log = f", truth in {m.impairment['truth_log']}" if m.impairment.get("truth_log") else ""
+        lines.append(f"  impaired  through the proxy: {m.impairment['text']} (seed {m.impairment['seed']}){log}")
     if m.error:
         lines.append(click.style(f"  error: {m.error}", fg="red"))
     lines += [click.style(f"  warning: {w}", fg="yellow") for w in m.warnings]

@@ -32,3 +32,10 @@ def test_theta_in_same_host_and_synced_mode_is_only_a_check():
 def test_estimate_says_its_split_uses_theta_and_assumes_symmetry():
     line = one_way_line(ClockMode.ESTIMATE)
     assert line.endswith("(means, not p50s; split with θ̂ 3.000 ms ± 2.000 ms, assuming symmetric paths)")
+
+
+def test_an_impaired_run_says_so():
+    r = result(run_with([(2, 2)] * 4), ClockMode.SAME_HOST)
+    assert "impaired" not in click.unstyle(render(r))
+    r.metadata.impairment = {"text": "delay=5,loss=2%", "seed": 0, "truth_log": "t.jsonl"}
+    assert "  impaired  through the proxy: delay=5,loss=2% (seed 0), truth in t.jsonl" in click.unstyle(render(r))
