@@ -165,7 +165,8 @@ def test_the_upstream_sees_the_first_client_from_the_announced_address_and_early
         echo.sendto(b"pong", sender)
         assert client.recvfrom(65536) == (b"pong", addresses.front)
     echo.close()
-    _, packets = read_truth(log)
+    header, packets = read_truth(log)
+    assert header.listen == "{}:{}".format(*addresses.front)  # the address bound, not the port 0 asked for
     assert [(p.dir, p.fate) for p in packets] == [("down", "unrouted"), ("up", "delivered"), ("down", "delivered")]
 
 

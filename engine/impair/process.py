@@ -37,17 +37,16 @@ class ProxyConfig(msgspec.Struct, frozen=True):
 def run_proxy(config: ProxyConfig, ready: Callable[[str], None], spec: ImpairSpec | None = None) -> None:
     """Relay until SIGTERM or SIGINT, then write the rest of the truth log; ``ready`` gets the listen line."""
     spec = spec or parse_spec(config.spec)
-    listen = f"{config.listen_host}:{config.listen_port}"
-    header = Header(spec.describe(), listen, f"{config.upstream_host}:{config.upstream_port}")
-    truth = TruthWriter(config.truth_log, header)
+    truth = TruthWriter(config.truth_log)
     relay = Relay(spec, (config.listen_host, config.listen_port), (config.upstream_host, config.upstream_port), truth)
+    (host, port), (back_host, back_port) = relay.address, relay.back_address
+    truth.header(Header(spec.describe(), f"{host}:{port}", f"{config.upstream_host}:{config.upstream_port}"))
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     previous = signal.set_wakeup_fd(wake_w)
     handlers = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     if config.parent_pid is not None:
         exit_with_parent(config.parent_pid)  # after the handler is set: the SIGTERM it may send ends the relay cleanly
     try:
-        (host, port), (back_host, back_port) = relay.address, relay.back_address
         ready(f"{READY_PREFIX}{host}:{port} -> {config.upstream_host}:{config.upstream_port} from {back_host}:{back_port}")
         relay.serve(wake_r)
     finally:

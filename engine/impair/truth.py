@@ -62,10 +62,12 @@ RawRecord = tuple[str, int, int, bytes, int, int, int, "int | None", str]
 
 
 class TruthWriter:
-    """Appends records to the log file in the order given; ``None`` path: keeps nothing."""
+    """The header, then records in the order given; ``None`` path: keeps nothing."""
 
-    def __init__(self, path: Path | None, header: Header) -> None:
+    def __init__(self, path: Path | None) -> None:
         self._file: IO[bytes] | None = open(path, "wb") if path else None  # noqa: SIM115 (closed in close())
+
+    def header(self, header: Header) -> None:
         if self._file:
             self._file.write(_ENCODER.encode(header) + b"\n")
 
