@@ -108,10 +108,12 @@ def test_webrtc_through_the_proxy_moves_by_what_the_proxy_held(tmp_path):
         ]
         assert sum(p.dir == "up" and p.fate == "delivered" for p in packets) >= 305  # every ping, at least
         assert r["statistics"]["successful_messages"] == 300 and r["metadata"]["impairment"]["text"] == spec
-        medians[name] = (r["statistics"]["p50_rtt"], sum(held))
-    (zero_p50, zero_held), (five_p50, five_held) = medians["zero"], medians["five"]
+        medians[name] = (r["statistics"]["p50_rtt"], sum(held), r["statistics"]["min_rtt"])
+    (zero_p50, zero_held, _), (five_p50, five_held, five_min) = medians["zero"], medians["five"]
     assert five_held - zero_held == pytest.approx(10.0, abs=TOLERANCE_MS)
-    assert five_p50 == pytest.approx(zero_p50 - zero_held + five_held, abs=TOLERANCE_MS)
+    assert five_min >= 10.0  # no ping found a way around the proxy
+    # aiortc's SCTP and loop hops on both ends vary by tenths of a ms from run to run: a wider margin than udp's.
+    assert five_p50 == pytest.approx(zero_p50 - zero_held + five_held, abs=3 * TOLERANCE_MS)
 
 
 @pytest.fixture(scope="module")
