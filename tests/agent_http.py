@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -44,8 +45,8 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tupl
 
 
 def agent_env(**extra: str) -> dict[str, str]:
-    """This environment without any platform credentials, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_"))}
+    """This environment without any platform credentials or agent settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_", "AGENT_"))}
     env.update(extra)
     return env
 
@@ -63,34 +64,48 @@ def run_agent(tmp_path, platform: str, env: dict[str, str]) -> subprocess.Comple
 
 
 class AgentProcess:
-    """``with AgentProcess(...) as agent:`` runs ``echo-agent --platform P`` until stopped; ``agent.url``.
+    """``with AgentProcess(...) as agent:`` runs ``echo-agent --platform P [FLAGS]`` until stopped; ``agent.url``.
 
     Its whole output (the ready line included) is kept in ``agent.output`` for
-    the assertions that nothing secret was printed.
+    the assertions that nothing secret was printed. ``nofile`` caps its file
+    descriptors (soft and hard), as a small system would.
     """
 
-    def __init__(self, platform: str, env: dict[str, str], cwd, start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        platform: str,
+        env: dict[str, str],
+        cwd,
+        start_timeout_s: float = 60.0,
+        *,
+        flags: tuple[str, ...] = (),
+        nofile: int | None = None,
+    ) -> None:
         self.platform, self.env, self.cwd, self.start_timeout_s = platform, env, cwd, start_timeout_s
+        self.flags = flags if "--host" in flags else ("--host", "127.0.0.1", *flags)
+        self.nofile = nofile
         self.url = ""
         self.output = ""
         self.returncode: int | None = None
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> AgentProcess:
+        nofile = self.nofile
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--platform", self.platform, "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "agent", "--platform", self.platform, "--port", "0", *self.flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
             cwd=self.cwd,  # credentials from ``env`` only, not a stray .env
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None,
         )
         line = readline_within(self._proc, self.start_timeout_s)
         self.output = line
         if not line.startswith(READY_PREFIX):
             self.stop(signal.SIGKILL)
             pytest.fail(f"echo-agent --platform {self.platform} did not start: {self.output}")
-        self.url = line.removeprefix(READY_PREFIX).strip()
+        self.url = line.removeprefix(READY_PREFIX).strip().replace("//0.0.0.0:", "//127.0.0.1:")
         return self
 
     def stop(self, signum: int = signal.SIGTERM) -> int:

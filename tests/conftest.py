@@ -21,12 +21,12 @@ CLI = [BENCHMARK_RUNNER]
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment without a developer's benchmark, INFLUXDB_* or spool settings, plus ``env``."""
+    """This environment without a developer's benchmark, INFLUXDB_*, AGENT_* or spool settings, plus ``env``."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}
-        and not k.startswith(("INFLUXDB_", "RTC_BENCH_"))
+        and not k.startswith(("INFLUXDB_", "RTC_BENCH_", "AGENT_"))
     }
     clean.update(env or {})
     return clean

@@ -12,17 +12,17 @@ from agent.echo import Echo
 from agent.rooms import LocalRooms, Room
 from engine.worker.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import call, run, serving
-from tests.test_agent_public import Agent, request
+from tests.test_agent_public import request, webrtc_agent
 from transports.webrtc import WebRTCClient
 
 NESTED = b'{"platform": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
 
 
 @pytest.fixture(scope="module")
-def agent():
-    with Agent() as a:
+def agent(tmp_path_factory):
+    with webrtc_agent(tmp_path_factory.mktemp("agent")) as a:
         yield a
-    assert "Traceback" not in a.stderr, a.stderr
+    assert "Traceback" not in a.output, a.output
 
 
 def _answer_url(agent) -> str:
@@ -85,8 +85,8 @@ def test_a_second_answer_is_refused_and_the_session_still_echoes(agent):
     assert run(webrtc_exchange(agent, answer_again)) == (400, [2])
 
 
-def test_an_oversized_body_is_refused():
-    with Agent() as agent:
+def test_an_oversized_body_is_refused(tmp_path):
+    with webrtc_agent(tmp_path) as agent:
         status, _ = run(request("POST", f"{agent.url}/connect", data=b" " * (1024 * 1024)))
     assert status == 413
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import socket
 import subprocess
 import sys
@@ -17,51 +16,16 @@ import time
 import aiohttp
 import pytest
 
-from agent import READY_PREFIX
-from engine.parent.embedded_agent import readline_within
 from engine.worker.protocol import PONG_DECODER, encode_ping_sized
-from tests.agent_http import call, run
-from tests.conftest import cli_env
+from tests.agent_http import AgentProcess, agent_env, call, run
 
 TOKEN = "s3cret-agent-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-class Agent:
-    """``with Agent(*flags, env=...) as a:`` runs ``python -m agent`` on 127.0.0.1 (or ``--host``); ``a.url``."""
-
-    def __init__(self, *flags: str, env: dict[str, str] | None = None, cwd=None, nofile: int | None = None) -> None:
-        self.flags, self.env, self.cwd, self.nofile = flags, env, cwd, nofile
-
-    def __enter__(self) -> Agent:
-        host = [] if "--host" in self.flags else ["--host", "127.0.0.1"]
-        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))) if self.nofile else None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", *host, "--port", "0", *self.flags],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_env(self.env),
-            cwd=self.cwd,
-            preexec_fn=limit,
-        )
-        line = readline_within(self.proc, 30)
-        assert line.startswith(READY_PREFIX), (line, self.stop())
-        port = line.rsplit(":", 1)[1].strip()
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
-
-    def __exit__(self, *exc: object) -> None:
-        self.stderr = self.stop()
+def webrtc_agent(cwd, *flags: str, env: dict[str, str] | None = None, nofile: int | None = None) -> AgentProcess:
+    """``echo-agent --platform webrtc`` (it serves udp too) with ``flags``, ``env`` on top of a clean environment."""
+    return AgentProcess("webrtc", agent_env(**(env or {})), cwd, flags=flags, nofile=nofile)
 
 
 async def request(method: str, url: str, **kw) -> tuple[int, object]:
@@ -75,7 +39,7 @@ async def request(method: str, url: str, **kw) -> tuple[int, object]:
 def test_off_loopback_without_a_token_the_agent_refuses_to_start(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "agent", "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=30, env=cli_env({"AGENT_TOKEN": ""}), cwd=tmp_path,
+        capture_output=True, text=True, timeout=30, env=agent_env(), cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -85,7 +49,7 @@ def test_off_loopback_without_a_token_the_agent_refuses_to_start(tmp_path):
 
 def test_the_token_comes_from_dotenv_and_guards_all_but_health(tmp_path):
     (tmp_path / ".env").write_text(f"AGENT_TOKEN={TOKEN}\n")
-    with Agent("--host", "0.0.0.0", cwd=tmp_path) as agent:
+    with webrtc_agent(tmp_path, "--host", "0.0.0.0") as agent:
         assert run(request("GET", f"{agent.url}/health"))[0] == 200
         body = {"platform": "udp", "run_id": "r"}
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"}):
@@ -95,12 +59,12 @@ def test_the_token_comes_from_dotenv_and_guards_all_but_health(tmp_path):
         assert status == 200
         assert run(request("POST", f"{agent.url}/disconnect", json={"room_id": answer["room_id"]}))[0] == 401
         assert run(request("POST", f"{agent.url}/disconnect", json={"room_id": answer["room_id"]}, headers=AUTH))[0] == 200
-    assert TOKEN not in agent.stderr
+    assert TOKEN not in agent.output
 
 
 @pytest.mark.parametrize("platform", ["udp", "webrtc"])
 def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
-    with Agent(env={"AGENT_TOKEN": TOKEN}) as agent:
+    with webrtc_agent(tmp_path, env={"AGENT_TOKEN": TOKEN}) as agent:
         args = ("--platform", platform, "--agent-url", agent.url, "--iterations", "20", "--cooldown", "2")
         refused = cli(*args)
         assert refused.returncode == 2 and "HTTP 401" in refused.stderr and TOKEN not in refused.stderr
@@ -128,7 +92,7 @@ def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
 def test_bad_caps_are_refused(tmp_path, flags, env, needle):
     proc = subprocess.run(
         [sys.executable, "-m", "agent", "--port", "0", *flags],
-        capture_output=True, text=True, timeout=30, env=cli_env(env), cwd=tmp_path,
+        capture_output=True, text=True, timeout=30, env=agent_env(**env), cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
 
@@ -140,15 +104,15 @@ def test_sessions_are_capped_even_when_asked_for_at_once(tmp_path):
             return [status for status, _ in await asyncio.gather(*calls)]
 
     (tmp_path / ".env").write_text("AGENT_MAX_SESSIONS=3\n")  # .env stands in for the flag, as the environment does
-    with Agent(cwd=tmp_path) as agent:
+    with webrtc_agent(tmp_path) as agent:
         statuses = run(flood(agent.url))
         assert sorted(statuses) == [200] * 3 + [429] * 17
         status, health = run(request("GET", f"{agent.url}/health"))
         assert status == 200 and health["sessions"] == 3
 
 
-def test_idle_and_trickling_clients_are_closed_after_the_idle_timeout():
-    with Agent(env={"AGENT_IDLE_TIMEOUT_S": "1"}) as agent:
+def test_idle_and_trickling_clients_are_closed_after_the_idle_timeout(tmp_path):
+    with webrtc_agent(tmp_path, env={"AGENT_IDLE_TIMEOUT_S": "1"}) as agent:
         port = int(agent.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as idle, socket.create_connection(("127.0.0.1", port)) as slow:
             started = time.monotonic()
@@ -170,10 +134,10 @@ def test_idle_and_trickling_clients_are_closed_after_the_idle_timeout():
             assert idle.recv(100) == b""
 
 
-def test_a_connection_flood_past_the_fd_limit_leaves_health_answering():
+def test_a_connection_flood_past_the_fd_limit_leaves_health_answering(tmp_path):
     """Far more trickling connections than the agent has file descriptors, all held open: the
     oldest give way to new ones, so /health answers at once instead of being reset."""
-    with Agent(nofile=400) as agent:
+    with webrtc_agent(tmp_path, nofile=400) as agent:
         port = int(agent.url.rsplit(":", 1)[1])
         sockets = []
         try:
@@ -196,8 +160,8 @@ def test_a_connection_flood_past_the_fd_limit_leaves_health_answering():
 # -- no reflection -----------------------------------------------------------------------------
 
 
-def test_udp_echo_answers_only_its_run_and_never_more_bytes_than_it_got():
-    with Agent() as agent:
+def test_udp_echo_answers_only_its_run_and_never_more_bytes_than_it_got(tmp_path):
+    with webrtc_agent(tmp_path) as agent:
         assert run(request("POST", f"{agent.url}/connect", json={"platform": "udp"}))[0] == 400  # no run_id
         status, answer = run(request("POST", f"{agent.url}/connect", json={"platform": "udp", "run_id": "mine"}))
         assert status == 200
@@ -218,4 +182,4 @@ def test_udp_echo_answers_only_its_run_and_never_more_bytes_than_it_got():
             s.sendto(good, address)
             pong = s.recv(65536)
         assert PONG_DECODER.decode(pong).seq == 4 and len(pong) <= len(good)
-    assert "Traceback" not in agent.stderr
+    assert "Traceback" not in agent.output
