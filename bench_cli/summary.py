@@ -36,7 +36,13 @@ def render(result: dict[str, Any]) -> str:
         f"{_fmt(s['mean_server_to_client'])}  (estimates; clock mode {m['clock_mode']}, "
         f"θ̂ {_fmt(m['clock_offset_ms'])} ± {_fmt(m['clock_offset_uncertainty_ms'])})",
         f"  send lag  p50 {_fmt(s['send_lag_p50'])}  p99 {_fmt(s['send_lag_p99'])}  max {_fmt(s['send_lag_max'])}",
+        "  stamps    " + "  ".join(f"{k} {v}" for k, v in m["timestamp_source"].items()),
     ]
+    if s["stack_delay_p50"] is not None:
+        lines.append(
+            f"  stack     p50 {_fmt(s['stack_delay_p50'] * 1e3, ' µs')}  p99 {_fmt(s['stack_delay_p99'] * 1e3, ' µs')}  "
+            f"max {_fmt(s['stack_delay_max'] * 1e3, ' µs')} (this host's receive path: user t4 − kernel t4)"
+        )
     if m["error"]:
         lines.append(click.style(f"  error: {m['error']}", fg="red"))
     lines += [click.style(f"  warning: {w}", fg="yellow") for w in m["warnings"]]

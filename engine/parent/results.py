@@ -140,6 +140,7 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> dict[str,
     pct = stats.hdr_percentiles_ms(run.rtt_hist)
     net_pct = stats.hdr_percentiles_ms(run.network_hist)
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
+    stack = stats.hdr_percentiles_ms(run.stack_hist, (50.0, 99.0, 100.0), unit_ns=1)
     counters = run.done.counters if run.done else {}
     return {
         "total_messages": total,
@@ -168,6 +169,9 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> dict[str,
         "send_lag_p50": _r(lag[50.0]),
         "send_lag_p99": _r(lag[99.0]),
         "send_lag_max": _r(lag[100.0]),
+        "stack_delay_p50": _r(stack[50.0], 6),
+        "stack_delay_p99": _r(stack[99.0], 6),
+        "stack_delay_max": _r(stack[100.0], 6),
         "late_messages": counters.get("late", 0),
         "duplicate_messages": counters.get("duplicate", 0),
         "out_of_order_messages": counters.get("out_of_order", 0),
@@ -204,6 +208,7 @@ def _metadata(
         "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
         "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
         "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
+        "timestamp_source": run.timestamp_source(),
         "one_way_available": one_way,
         "legacy_agent": not one_way and run.received > 0,
         "pings_sent": run.done.sent if run.done else None,

@@ -21,11 +21,13 @@ def _ms(value_ns: float | None) -> float | None:
     return None if value_ns is None else float(value_ns) / NS_PER_MS
 
 
-def hdr_percentiles_ms(hist: HdrHistogram, percentiles: tuple[float, ...] = PERCENTILES) -> dict[float, float | None]:
-    """Percentiles from a µs histogram, in ms; None when it is empty."""
+def hdr_percentiles_ms(
+    hist: HdrHistogram, percentiles: tuple[float, ...] = PERCENTILES, unit_ns: int = 1000
+) -> dict[float, float | None]:
+    """Percentiles from a histogram in ``unit_ns`` units (µs by default), in ms; None when it is empty."""
     if hist.get_total_count() == 0:
         return dict.fromkeys(percentiles)
-    return {p: hist.get_value_at_percentile(p) / 1e3 for p in percentiles}
+    return {p: hist.get_value_at_percentile(p) * unit_ns / NS_PER_MS for p in percentiles}
 
 
 def jitter_mean_abs_diff(rtt_ns: np.ndarray) -> float | None:

@@ -21,7 +21,7 @@ import transports
 from engine.worker.clock import take_anchor
 from engine.worker.pacer import Pacer
 from engine.worker.reply_poll import ReplyPoller
-from engine.worker.session import LOSS_GRACE_NS, Session
+from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
 from ipc.frames import Done, Event, Hello
 from ipc.pipe import FrameWriter
 from transports.base import ClientTransport, Notify, TransportError
@@ -86,6 +86,7 @@ async def _run(conn: Connection, spec: WorkerSpec) -> None:
         send=transport.send,
         to_wire=transport.to_wire,
         from_wire=transport.from_wire,
+        tx_stamps=getattr(transport, "take_tx_stamps", no_tx_stamps),
     )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

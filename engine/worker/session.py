@@ -21,7 +21,7 @@ import msgspec
 
 from engine.worker.clock import Anchor
 from engine.worker.protocol import decode_pong, encode_ping_sized
-from ipc.frames import Lost, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Lost, Samples
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,15 @@ def as_is(message: Any) -> Any:
     return message
 
 
+def no_tx_stamps() -> list[tuple[int, int]]:
+    """The transmit stamps of a transport the kernel stamps nothing for."""
+    return []
+
+
+def _new_samples() -> Samples:
+    return Samples([], [], [], [], [], [], [], [], [], [])
+
+
 class Session:
     """Pings seq 1..warmup+iterations; seqs after ``warmup`` are measured."""
 
@@ -56,10 +65,13 @@ class Session:
         send: Callable[[Any], None],
         to_wire: Callable[[bytes], Any] = as_is,
         from_wire: Callable[[Any], bytes] = as_is,
+        tx_stamps: Callable[[], list[tuple[int, int]]] = no_tx_stamps,
     ) -> None:
         """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
         receives (Daily's app messages are JSON objects): pings when they are encoded ahead of time,
-        pongs when they are matched, so neither conversion lands between t1 and t4."""
+        pongs when they are matched, so neither conversion lands between t1 and t4. ``tx_stamps``
+        yields the kernel's transmit stamps as (send number from 0, CLOCK_REALTIME ns); they are
+        paired with pings when pongs are matched, never on the send path."""
         self.run_id = run_id
         self.warmup = warmup
         self.total = warmup + iterations
@@ -70,14 +82,20 @@ class Session:
         self._to_wire = to_wire
         self._from_wire = from_wire
         self._payload_bytes = payload_bytes
+        self._tx_stamps = tx_stamps
+        # Kernel stamps are CLOCK_REALTIME: perf(t) = wall(t) - wall_minus_perf, through the worker's
+        # anchor. An RTT with both ends kernel-stamped is a difference of two wall stamps, so the
+        # anchor's uncertainty cancels; it enters only where a kernel stamp meets a user one.
+        self._wall_minus_perf = anchor.wall_ns - anchor.perf_ns
         n = self.total + 1  # index 0 unused: seqs start at 1
         # Flat typed arrays: 8 bytes a ping, where lists of ints would cost ~40.
         self._due = array("q", bytes(8 * n))
         self._t1 = array("q", bytes(8 * n))
+        self._t1_kernel = array("q", bytes(8 * n))  # 0 until the kernel's transmit stamp is paired
         self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
         self._next_payload: Any = None
-        self._inbox: list[tuple[Any, int]] = []
+        self._inbox: list[tuple[Any, int, int]] = []
         self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
@@ -85,7 +103,7 @@ class Session:
         self._max_seq_seen = 0
         self.legacy_agent = False
         self.counters = dict.fromkeys(COUNTERS, 0)
-        self._pending_samples = Samples([], [], [], [], [], [], [])
+        self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
 
     # -- sending -------------------------------------------------------------------
@@ -115,18 +133,27 @@ class Session:
 
     # -- receiving ------------------------------------------------------------------
 
-    def on_receive(self, data: Any, t4: int) -> None:
+    def on_receive(self, data: Any, t4: int, t4_kernel_wall: int = 0) -> None:
         """The transport's receiver: keep the stamped message; conversion, decoding and matching wait for ``match()``."""
-        self._inbox.append((data, t4))
+        self._inbox.append((data, t4, t4_kernel_wall))
         self.arrivals += 1
 
     def match(self) -> None:
-        """Decode and match everything received so far (called off the receive path, before any read)."""
+        """Pair transmit stamps, then decode and match everything received so far (off the receive path)."""
+        self._pair_tx_stamps()
         inbox, self._inbox = self._inbox, []
-        for data, t4 in inbox:
-            self._match_one(self._from_wire(data), t4)
+        for data, t4, t4_kernel_wall in inbox:
+            self._match_one(self._from_wire(data), t4, t4_kernel_wall)
 
-    def _match_one(self, data: bytes, t4: int) -> None:
+    def _pair_tx_stamps(self) -> None:
+        """Send number k is seq k+1: the session hands the transport exactly one send per seq, in order."""
+        to_perf = self._wall_minus_perf
+        for send_number, wall in self._tx_stamps():
+            seq = send_number + 1
+            if seq <= self.sent:
+                self._t1_kernel[seq] = wall - to_perf
+
+    def _match_one(self, data: bytes, t4_user: int, t4_kernel_wall: int) -> None:
         try:
             pong = decode_pong(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -142,7 +169,15 @@ class Session:
         if state == _RECEIVED:
             self._count("duplicate", f"seq={seq}")
             return
-        t1 = self._t1[seq]
+        kernel = 0
+        t1 = t1_user = self._t1[seq]
+        if self._t1_kernel[seq]:
+            t1 = self._t1_kernel[seq]
+            kernel = KERNEL_T1
+        t4 = t4_user
+        if t4_kernel_wall:
+            t4 = t4_kernel_wall - self._wall_minus_perf
+            kernel |= KERNEL_T4
         if state == _LOST or t4 - t1 > self.timeout_ns:
             self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
             if state == _PENDING:
@@ -158,6 +193,8 @@ class Session:
         if pong.t2_ns is not None and pong.t3_ns is not None:
             t2, t3 = pong.t2_ns, pong.t3_ns
             processing = t3 - t2
+            if pong.t2_kernel:
+                kernel |= KERNEL_T2
         else:  # no agent instants: one-way values are unavailable for this run
             self.legacy_agent = True
             t2 = t3 = 0
@@ -170,6 +207,9 @@ class Session:
         s.t2.append(t2)
         s.t3.append(t3)
         s.processing_ns.append(processing)
+        s.t1_user.append(t1_user)
+        s.t4_user.append(t4_user)
+        s.kernel.append(kernel)
 
     def _seq_for_timestamp(self, timestamp_ms: float) -> int | None:
         """Legacy pongs carry only our send timestamp; pings sharing one (cooldown 0) match in order."""
@@ -224,7 +264,7 @@ class Session:
         s = self._pending_samples
         if not s.seq:
             return None
-        self._pending_samples = Samples([], [], [], [], [], [], [])
+        self._pending_samples = _new_samples()
         return s
 
     def take_lost(self) -> Lost | None:
