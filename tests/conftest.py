@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -91,3 +92,17 @@ def udp_echo() -> Iterator[dict]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@contextlib.contextmanager
+def scripted_echo(rtt_us: int) -> Iterator[dict]:
+    """udp credentials of a ``tests.scripted_echo`` process holding each pong ``rtt_us``; killed afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.scripted_echo", "--rtt-us", str(rtt_us)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield {"host": "127.0.0.1", "port": int(proc.stdout.readline())}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()

@@ -72,7 +72,8 @@ class ClientTransport(Protocol):
         """Versions of the SDKs this transport runs on, for the result metadata."""
 
     # Optional: ``take_tx_stamps() -> list[(send number from 0, CLOCK_REALTIME ns)]``, the kernel's
-    # transmit stamps read so far, for a transport whose every ``send`` is one datagram (udp).
+    # transmit stamps read so far, for a transport whose every ``send`` is one datagram (udp); and
+    # ``input_waiting() -> bool``, whether something arrived that the loop has not read yet.
 
 
 class EchoEndpoint(Protocol):

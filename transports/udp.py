@@ -84,6 +84,11 @@ class UdpClient(BytesOnTheWire):
         if self.kernel_stamps:
             kernel_stamps.read_tx_stamps(sock, self._tx_stamps)
 
+    def input_waiting(self) -> bool:
+        """A datagram (or a transmit stamp) is ready but not read yet: after a stall the loop runs its
+        timers before it polls, and housekeeping must not start in front of a pong already here."""
+        return bool(self._watch.poll(0))
+
     def take_tx_stamps(self) -> list[tuple[int, int]]:
         """Transmit stamps read so far: (send number from 0, CLOCK_REALTIME ns); empty without kernel stamps."""
         stamps, self._tx_stamps = self._tx_stamps, []

@@ -80,6 +80,13 @@ class Pacer:
     def sent(self) -> int:
         return self._next
 
+    @property
+    def next_due(self) -> int | None:
+        """When the next ping is due (perf ns); None once the schedule is over."""
+        if self._next >= self._count or self.done.done():
+            return None
+        return self._start + self._next * self._interval
+
     def _arm(self) -> None:
         if self._next >= self._count:
             self._finish()

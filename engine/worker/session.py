@@ -34,6 +34,9 @@ LOSS_GRACE_NS = 50_000_000
 
 COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
 
+#: Pongs remembered for when the next ones are due; until this many came back there is no estimate.
+RECENT_ARRIVALS = 8
+
 
 def as_is(message: Any) -> Any:
     """The wire form of transports that send and receive the ping/pong bytes themselves."""
@@ -99,9 +102,15 @@ class Session:
         self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
+        self._settled = 0  # pings received or lost, warmup included
         self._loss_cursor = 1
         self._max_seq_seen = 0
         self.legacy_agent = False
+        # When pongs reach this host after their ping: RFC 6298's smoothed estimate and the last few.
+        self.srtt: int | None = None
+        self.rttvar = 0
+        self._recent_arrivals = array("q", bytes(8 * RECENT_ARRIVALS))
+        self._rtt_count = 0
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
@@ -117,8 +126,14 @@ class Session:
         self._timestamp[seq] = timestamp_ms
         self._next_payload = self._to_wire(encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes))
 
+    def prepare_next(self) -> None:
+        """Encode the ping after the last one sent, unless it is ready (housekeeping, in a quiet window)."""
+        if self._next_payload is None and 0 < self.sent < self.total:
+            self.prepare(self._due[self.sent] + self._interval)
+
     def send(self, k: int, due_ns: int) -> None:
-        """Pacer callback for ping index k (seq k+1)."""
+        """Pacer callback for ping index k (seq k+1); the next ping is encoded later, in a quiet window
+        (``prepare_next``), or here, before t1, if none came in time."""
         if self._next_payload is None:
             self.prepare(due_ns)
         payload = self._next_payload
@@ -129,7 +144,6 @@ class Session:
         self._due[seq] = due_ns
         self.sent = seq
         self._next_payload = None
-        self.prepare(due_ns + self._interval)
 
     # -- receiving ------------------------------------------------------------------
 
@@ -178,12 +192,14 @@ class Session:
         if t4_kernel_wall:
             t4 = t4_kernel_wall - self._wall_minus_perf
             kernel |= KERNEL_T4
+        self._observe_arrival(t4 - t1_user)
         if state == _LOST or t4 - t1 > self.timeout_ns:
             self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
             if state == _PENDING:
                 self._mark_lost(seq)
             return
         self._state[seq] = _RECEIVED
+        self._settled += 1
         if seq < self._max_seq_seen:
             self._count("out_of_order", f"seq={seq} after {self._max_seq_seen}")
         self._max_seq_seen = max(self._max_seq_seen, seq)
@@ -210,6 +226,50 @@ class Session:
         s.t1_user.append(t1_user)
         s.t4_user.append(t4_user)
         s.kernel.append(kernel)
+
+    def _observe_arrival(self, arrival: int) -> None:
+        """``arrival``: from t1 to the pong reaching this host (the kernel's stamp where there is one, so
+        that this worker's own stalls do not widen every window; else the user-space t4)."""
+        recent = self._recent_arrivals
+        recent[self._rtt_count % len(recent)] = arrival
+        self._rtt_count += 1
+        if self.srtt is None:
+            self.srtt, self.rttvar = arrival, arrival // 2
+        else:
+            self.rttvar += (abs(arrival - self.srtt) - self.rttvar) // 4
+            self.srtt += (arrival - self.srtt) // 8
+
+    # -- when pongs are due ---------------------------------------------------------------
+
+    @property
+    def knows_when_pongs_come(self) -> bool:
+        return self._rtt_count >= RECENT_ARRIVALS
+
+    def awaits_pong(self, now_ns: int, before_ns: int, after_ns: int) -> bool:
+        """Whether a pong may reach this host between ``before_ns`` ahead of now and ``after_ns`` past it.
+
+        Ping i's pong is expected in [t1 + low, t1 + high]: low the earliest of the last
+        ``RECENT_ARRIVALS`` arrivals, high their smoothed mean + one deviation (RFC 6298's
+        srtt + rttvar; a pong later than that is late, and waiting for every straggler
+        would leave no quiet window on a jittery path). Pings already answered or lost do
+        not count, nor, of all those still pending, the oldest as many as pongs wait
+        unmatched in the inbox (pongs come back in order; a ping lost unnoticed only makes
+        this cautious). Without an estimate yet (``knows_when_pongs_come``) there is no
+        telling: False, so that the first pongs are matched as they come and teach it.
+        """
+        if not self.knows_when_pongs_come:
+            return False
+        low, high = min(self._recent_arrivals), self.srtt + self.rttvar
+        awaited = []
+        seq = self.sent
+        while seq >= 1 and self._t1[seq] + high + after_ns >= now_ns:
+            if self._state[seq] == _PENDING:
+                awaited.append(seq)
+            seq -= 1
+        older = self.sent - self._settled - len(awaited)  # pending, but past their window: answered first
+        answered = max(0, len(self._inbox) - older)
+        del awaited[max(0, len(awaited) - answered) :]  # newest first: drop the oldest
+        return any(self._t1[seq] + low - before_ns <= now_ns for seq in awaited)
 
     def _seq_for_timestamp(self, timestamp_ms: float) -> int | None:
         """Legacy pongs carry only our send timestamp; pings sharing one (cooldown 0) match in order."""
@@ -241,6 +301,7 @@ class Session:
 
     def _mark_lost(self, seq: int) -> None:
         self._state[seq] = _LOST
+        self._settled += 1
         if seq <= self.warmup:
             return
         self.resolved += 1
