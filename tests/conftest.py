@@ -17,12 +17,14 @@ from agent.echo import Echo
 from tests import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
+from tests.processes import BENCHMARK_RUNNER
 from transports.udp import UdpEcho
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-CLI = [sys.executable, "-m", "bench_cli"]
+#: The installed console script, as users run it (its workers must not re-run it).
+CLI = [BENCHMARK_RUNNER]
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -48,7 +48,7 @@ def run_worker(spec: WorkerSpec) -> tuple[list, EventLog]:
     reader = threading.Thread(target=read)
     reader.start()
     log = EventLog()
-    uvloop.run(main._run(write_fd, spec, log))
+    uvloop.run(main._run(write_fd, spec, [], log))
     reader.join(30)
     return received, log
 

@@ -77,10 +77,6 @@ class Pacer:
         self._finish()
 
     @property
-    def sent(self) -> int:
-        return self._next
-
-    @property
     def next_due(self) -> int | None:
         """When the next ping is due (perf ns); None once the schedule is over."""
         if self._next >= self._count or self.done.done():

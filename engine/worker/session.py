@@ -22,6 +22,7 @@ import msgspec
 from engine.worker.clock import Anchor
 from engine.worker.protocol import decode_pong, encode_ping_sized
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Lost, Samples
+from transports.base import BytesOnTheWire
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,6 @@ COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
 
 #: Pongs remembered for when the next ones are due; until this many came back there is no estimate.
 RECENT_ARRIVALS = 8
-
-
-def as_is(message: Any) -> Any:
-    """The wire form of transports that send and receive the ping/pong bytes themselves."""
-    return message
 
 
 def no_tx_stamps() -> list[tuple[int, int]]:
@@ -66,8 +62,8 @@ class Session:
         payload_bytes: int,
         anchor: Anchor,
         send: Callable[[Any], None],
-        to_wire: Callable[[bytes], Any] = as_is,
-        from_wire: Callable[[Any], bytes] = as_is,
+        to_wire: Callable[[bytes], Any] = BytesOnTheWire.to_wire,
+        from_wire: Callable[[Any], bytes] = BytesOnTheWire.from_wire,
         tx_stamps: Callable[[], list[tuple[int, int]]] = no_tx_stamps,
     ) -> None:
         """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
