@@ -34,6 +34,9 @@ GUARD_NS = 200_000
 TIMER_S = 0.01
 #: Young objects before a collection by hand (CPython's own first threshold).
 GC_THRESHOLD = 700
+#: Pongs one round decodes and matches at most, so that no round is long; when rounds are rare
+#: (no quiet window on a jittery path) a backlog this long makes a bounded round go ahead anyway.
+MATCH_BUDGET = 32
 
 #: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
 MATCH, PREPARE, EXPIRE, SHIP, GC, RUN = 1, 2, 3, 4, 5, 6
@@ -127,26 +130,32 @@ class Housekeeper:
         return send is None or send - now > guard
 
     def run(self) -> None:
-        """One round of housekeeping if the loop is quiet now (or a batch is overdue)."""
+        """One round of housekeeping if the loop is quiet now (or a batch is overdue, or the backlog long).
+
+        A round is bounded: it matches at most ``MATCH_BUDGET`` pongs, and declares losses only
+        once nothing waits unmatched (a pong in the inbox must not be declared lost).
+        """
         now = time.perf_counter_ns()
-        forced = now - self._last_ship >= MAX_SHIP_DELAY_NS
+        session, log = self._session, self.events
+        overdue = now - self._last_ship >= MAX_SHIP_DELAY_NS
+        forced = overdue or session.unmatched >= MATCH_BUDGET
         if not forced and not self.quiet(now):
             return
         flag = FORCED if forced else 0
-        session, log = self._session, self.events
         start = decided = now
-        session.match()
+        session.match(MATCH_BUDGET)
         now = time.perf_counter_ns()
         log.add(MATCH | flag, start, now)
         start = now
         session.prepare_next()
         now = time.perf_counter_ns()
         log.add(PREPARE | flag, start, now)
-        start = now
-        session.expire(start)
-        now = time.perf_counter_ns()
-        log.add(EXPIRE | flag, start, now)
-        if forced or now - self._last_ship >= self._flush_interval:
+        if not session.unmatched:
+            start = now
+            session.expire(start)
+            now = time.perf_counter_ns()
+            log.add(EXPIRE | flag, start, now)
+        if overdue or now - self._last_ship >= self._flush_interval:
             start = now
             self.ship()
             now = time.perf_counter_ns()
@@ -159,9 +168,9 @@ class Housekeeper:
             log.add(GC | flag, start, now)
         log.add(RUN | flag, decided, now)
 
-    def ship(self) -> None:
-        """Send what was matched and what was lost to the parent."""
-        samples = self._session.take_samples()
+    def ship(self, match_all: bool = False) -> None:
+        """Send what was matched (everything received, with ``match_all``) and what was lost to the parent."""
+        samples = self._session.take_samples(match_all)
         if samples is not None:
             self._writer.send(samples)
         lost = self._session.take_lost()

@@ -158,7 +158,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         if pacer is not None:
             pacer.stop()
         await housekeeper.stop()
-        housekeeper.ship()
+        housekeeper.ship(match_all=True)
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu))

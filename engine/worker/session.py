@@ -148,12 +148,22 @@ class Session:
         self._inbox.append((data, t4, t4_kernel_wall))
         self.arrivals += 1
 
-    def match(self) -> None:
-        """Pair transmit stamps, then decode and match everything received so far (off the receive path)."""
+    def match(self, limit: int | None = None) -> None:
+        """Pair transmit stamps, then decode and match what was received, oldest first: everything,
+        or at most ``limit`` messages (a round of housekeeping does a bounded amount of work)."""
         self._pair_tx_stamps()
-        inbox, self._inbox = self._inbox, []
-        for data, t4, t4_kernel_wall in inbox:
+        if limit is None or limit >= len(self._inbox):
+            batch, self._inbox = self._inbox, []
+        else:
+            batch = self._inbox[:limit]
+            del self._inbox[:limit]
+        for data, t4, t4_kernel_wall in batch:
             self._match_one(self._from_wire(data), t4, t4_kernel_wall)
+
+    @property
+    def unmatched(self) -> int:
+        """Messages received and not matched yet."""
+        return len(self._inbox)
 
     def _pair_tx_stamps(self) -> None:
         """Send number k is seq k+1: the session hands the transport exactly one send per seq, in order."""
@@ -316,8 +326,10 @@ class Session:
 
     # -- handing results to the pipe ---------------------------------------------------
 
-    def take_samples(self) -> Samples | None:
-        self.match()
+    def take_samples(self, match_all: bool = True) -> Samples | None:
+        """What was matched since the last call; first everything received, unless ``match_all`` is false."""
+        if match_all:
+            self.match()
         s = self._pending_samples
         if not s.seq:
             return None
