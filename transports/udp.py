@@ -24,11 +24,15 @@ log = logging.getLogger(__name__)
 
 #: Largest datagram read: pongs over the protocol's 64 KiB limit still arrive whole and are refused later.
 MAX_DATAGRAM = 65536
+#: Receive buffer asked for (the kernel caps it at net.core.rmem_max): pongs and transmit stamps
+#: share it, and a worker starved of CPU for a second at 1,000 pings/s must not drop either.
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 def _udp_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     return sock
 
 

@@ -37,6 +37,9 @@ COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
 
 #: Pongs remembered for when the next ones are due; until this many came back there is no estimate.
 RECENT_ARRIVALS = 8
+#: Pings looked at, newest first, for a pong due: the check runs after every arrival, and after a
+#: stall (a huge estimate) scanning every ping in flight would cost more than the stall itself.
+SCAN_LIMIT = 64
 
 
 def no_tx_stamps() -> list[tuple[int, int]]:
@@ -269,6 +272,8 @@ class Session:
         awaited = []
         seq = self.sent
         while seq >= 1 and self._t1[seq] + high + after_ns >= now_ns:
+            if seq <= self.sent - SCAN_LIMIT:  # more in flight than a quiet window could fit between
+                return True
             if self._state[seq] == _PENDING:
                 awaited.append(seq)
             seq -= 1
