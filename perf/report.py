@@ -120,6 +120,18 @@ def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[s
     eng = med["engine"]
     for key, label in (("send_lag_p50_us", "p50"), ("send_lag_p99_us", "p99"), ("send_lag_max_us", "max")):
         out.append(row(f"engine send lag {label} (µs)", eng.get(key)))
+    net, sock = eng.get("network_p50_us"), med["sockperf"].get("p50_us")
+    if net is not None and sock:
+        # The engine's RTT still holds the Python echo agent's own time (t3 - t2, from its kernel's
+        # receive stamp to its send): minus that, what is left is the two hosts' kernels and the wire.
+        out.append(
+            row(
+                "network RTT p50 engine (RTT - agent t3-t2, kernel stamps) / sockperf RTT (µs)",
+                net,
+                reference=sock,
+                ratio=net / sock,
+            )
+        )
     if "kernel_stamped" in eng:
         out.append(row("engine rounds with t1 and t4 from the kernel (share)", eng["kernel_stamped"], target=1, op="="))
     for key, label in (("stack_delay_p50_us", "p50"), ("stack_delay_p99_us", "p99")):
