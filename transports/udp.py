@@ -45,6 +45,7 @@ class UdpClient(BytesOnTheWire):
         self._receiver: Receiver | None = None
         self._tx_stamps: list[tuple[int, int]] = []
         self.kernel_stamps = False
+        self._tx_stamps_usable = True
         self.waiting_for = "the udp socket"
 
     async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
@@ -96,13 +97,15 @@ class UdpClient(BytesOnTheWire):
     def take_tx_stamps(self) -> list[tuple[int, int]]:
         """Transmit stamps read so far: (send number from 0, CLOCK_REALTIME ns); empty without kernel stamps."""
         stamps, self._tx_stamps = self._tx_stamps, []
-        return stamps
+        return stamps if self._tx_stamps_usable else []
 
     def send(self, data: bytes) -> None:
         try:
             self._sock.send(data)
         except OSError:  # a full buffer or a refused port: this ping is lost, the run goes on
-            pass
+            # The kernel may not have numbered this send: later transmit stamps could pair with the
+            # wrong pings, so t1 stays user-space from here on (timestamp_source then says "kernel for N of M").
+            self._tx_stamps_usable = False
 
     async def close(self) -> None:
         if self._sock is not None:
