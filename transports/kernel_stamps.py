@@ -6,6 +6,9 @@ Both are CLOCK_REALTIME nanoseconds. Receive stamps come as ancillary data of
 ``recvmsg``; transmit stamps wait on the socket's error queue (which makes the
 socket readable with EPOLLERR), numbered per send by ``OPT_ID``. asyncio's
 datagram protocol drops ancillary data, hence the sockets here are read by hand.
+The kernel switches receive stamping on lazily (net_enable_timestamp defers it to
+a work item) when no socket used it before: a datagram in the first instants after
+``enable`` may come unstamped, and its sample then carries user-space stamps.
 """
 
 from __future__ import annotations
