@@ -154,12 +154,20 @@ class Dispatcher:
 
     async def _offer(self, room: Room, job: agent.Job) -> None:
         deadline = time.monotonic() + DISPATCH_TIMEOUT_S
+        offers = 0
         while time.monotonic() < deadline and room.participants:
             for worker in [w for w in self.workers.values() if w.agent_name == job.agent_name]:
-                if worker.job_type == job.type and await self._accepted(worker, room, job):
+                if worker.job_type != job.type:
+                    continue
+                offers += 1
+                if await self._accepted(worker, room, job):
+                    log.info("room %s: job %s assigned to worker %s at offer %d", room.name, job.id, worker.id, offers)
                     return
             await asyncio.sleep(RETRY_INTERVAL_S)
-        log.warning("room %s: no worker took agent %r within %g s", room.name, job.agent_name, DISPATCH_TIMEOUT_S)
+        log.warning(
+            "room %s: no worker took agent %r within %g s (%d offers)",
+            *(room.name, job.agent_name, DISPATCH_TIMEOUT_S, offers),
+        )
 
     async def _accepted(self, worker: Worker, room: Room, job: agent.Job) -> bool:
         answer = worker.answers[job.id] = asyncio.get_running_loop().create_future()
@@ -179,7 +187,6 @@ class Dispatcher:
         token = self._agent_token(room.name, identity, response, worker.permission)
         self.jobs.setdefault(room.name, []).append(Job(job, worker))
         await worker.send(agent.ServerMessage(assignment=agent.JobAssignment(job=job, token=token)))
-        log.info("room %s: job %s (agent %r) assigned to worker %s", room.name, job.id, job.agent_name, worker.id)
         return True
 
     def _agent_token(
