@@ -61,7 +61,13 @@ class Statistics(msgspec.Struct):
 
 
 class Metadata(msgspec.Struct):
-    """``metadata``: the seed's eight keys, then how every number was obtained."""
+    """``metadata``: the seed's nine keys, then how every number was obtained.
+
+    ``start_time`` is the first measured ping's send instant (Unix s), or the
+    run's start when no ping was measured; ``duration_ms`` runs from it to
+    ``end_time``. ``room_url`` is the room joined (Daily's room URL, LiveKit's
+    server URL as the original writes it), null where there is no room.
+    """
 
     start_time: float
     end_time: float
@@ -69,6 +75,7 @@ class Metadata(msgspec.Struct):
     iterations: int
     timeout_ms: Number
     platform: str
+    room_url: str | None
     location_id: str
     run_id: str
     # additions
