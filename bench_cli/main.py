@@ -8,7 +8,6 @@ do the same with 128 + their number.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
@@ -23,7 +22,6 @@ from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
 from engine.parent import results
-from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.result_model import MultiResult
 from engine.parent.results import RunSettings
@@ -204,11 +202,7 @@ def cli(
         except OSError as exc:
             raise BenchError(str(exc)) from None
 
-    with contextlib.ExitStack() as stack:
-        for platform in [p for p in platforms if p not in urls]:
-            # One agent process per platform, so one echo's event loop never delays another's pongs.
-            urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
+    with ProgressBar(len(platforms) * iterations) as bar:
         outcome = run_benchmark(
             platforms,
             urls,
