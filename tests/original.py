@@ -31,8 +31,6 @@ PACKAGES = ("shared", "benchmark_runner", "echo_agent")
 INSTALL_TIMEOUT_S = 900
 #: Its start imports livekit-agents and fastapi, then warms job processes that import them again.
 START_TIMEOUT_S = 180.0
-#: The loopback server's log line for the original's worker.
-REGISTERED = "registered for agent 'livekit-echo'"
 
 #: What the original reads from the environment and needs set.
 SETTINGS = {"INFLUXDB_URL": "", "INFLUXDB_TOKEN": "", "DAILY_API_KEY": "not-used-by-the-livekit-agent"}
@@ -88,7 +86,7 @@ class OriginalAgent:
     own (it starts job processes), until the ``with`` ends; ``url`` is its API, its output in ``log``.
 
     Ready once its API answers, its worker has registered with the server (livekit-agents does so
-    only after its idle job processes are warm, or it gave up waiting for them) and last reported
+    only after its idle job processes are warm, or it gave up waiting for them) and has reported
     itself available: it refuses jobs while the machine's CPU load is above 0.7.
     """
 
@@ -110,13 +108,15 @@ class OriginalAgent:
 
     def __enter__(self) -> OriginalAgent:
         deadline = time.monotonic() + START_TIMEOUT_S
+        status = ""
         while time.monotonic() < deadline and self.proc.poll() is None:
-            log = self.server.server_log()
-            if REGISTERED in log and not log.rpartition(" is WS_")[2].startswith("FULL") and self._answers():
+            status = self.server.server_log().rpartition(" is WS_")[2].partition("\n")[0]
+            if status.startswith("AVAILABLE") and self._answers():
                 return self
             time.sleep(0.2)
         self.stop()
-        pytest.fail(f"the original echo agent did not start:\n{self.output}")
+        worker = f"its worker last reported WS_{status}" if status else "its worker never reported its load"
+        pytest.fail(f"the original echo agent was not ready within {START_TIMEOUT_S:g} s ({worker}):\n{self.output}")
 
     def _answers(self) -> bool:
         try:

@@ -11,7 +11,8 @@ a join token for that room, minted as LiveKit's ``BuildAgentToken`` does
 last participant that is not an agent leaves, the room closes: each job's
 worker gets a ``JobTermination`` and the agents are told the room closed.
 Worker pings are answered, job status updates kept (``jobs``), and a
-worker's change of status (``WS_AVAILABLE``/``WS_FULL``, from its load) logged.
+worker's first status report and each change (``WS_AVAILABLE``/``WS_FULL``,
+from its load) logged.
 
 A refused or unanswered offer is made again until ``DISPATCH_TIMEOUT_S``: a
 worker refuses while its CPU load is above its threshold (0.7 by default) and
@@ -54,7 +55,7 @@ class Worker:
     agent_name: str
     job_type: int
     permission: models.ParticipantPermission
-    status: int = agent.WorkerStatus.WS_AVAILABLE
+    status: int | None = None  # until its first report
     answers: dict[str, asyncio.Future[agent.AvailabilityResponse]] = field(default_factory=dict)
 
     async def send(self, message: agent.ServerMessage) -> None:
