@@ -78,7 +78,8 @@ def test_our_runner_against_the_original_agent_dispatched_by_the_server(
         args = ("--platform", "livekit", "--agent-url", agent.url, "--connect-timeout", "60", "--output", str(out))
         proc = run_cli(*args, *RUNNER_ARGS, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr + agent.output + livekit_server.server_log()
-    assert "assigned to worker" in livekit_server.server_log()
+    server_log = livekit_server.server_log()
+    assert "assigned to worker" in server_log and " is JS_RUNNING" in server_log, server_log
     result = json.loads(out.read_text())
     check_counts_and_rtts(result)
     stats, meta, measurements = result["statistics"], result["metadata"], result["measurements"]

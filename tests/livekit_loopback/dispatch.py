@@ -10,7 +10,7 @@ a join token for that room, minted as LiveKit's ``BuildAgentToken`` does
 (kind agent, the ``agent`` grant, the identity the worker asked for). When the
 last participant that is not an agent leaves, the room closes: each job's
 worker gets a ``JobTermination`` and the agents are told the room closed.
-Worker pings are answered, job status updates kept (``jobs``), and a
+Worker pings are answered; a job's status updates (running, ended) and a
 worker's first status report and each change (``WS_AVAILABLE``/``WS_FULL``,
 from its load) logged.
 
@@ -66,7 +66,6 @@ class Worker:
 class Job:
     job: agent.Job
     worker: Worker
-    status: int = agent.JobStatus.JS_PENDING
 
 
 class Dispatcher:
@@ -124,9 +123,8 @@ class Dispatcher:
             if answer is not None and not answer.done():
                 answer.set_result(message.availability)
         elif kind == "update_job":
-            for job in (j for jobs in self.jobs.values() for j in jobs):
-                if job.job.id == message.update_job.job_id:
-                    job.status = message.update_job.status
+            update = message.update_job
+            log.info("job %s is %s %s", update.job_id, agent.JobStatus.Name(update.status), update.error)
         elif kind == "ping":
             now_ms = int(time.time() * 1000)
             pong = agent.WorkerPong(last_timestamp=message.ping.timestamp, timestamp=now_ms)
