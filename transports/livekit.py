@@ -210,16 +210,14 @@ class LiveKitEcho:
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
         self._handler = handler
         try:
-            await self._join()
+            await self._join(handler)
         except BaseException:
             await self.close()
             raise
         return {"server_url": self._url}
 
-    async def _join(self) -> None:
+    async def _join(self, handler: EchoHandler) -> None:
         self._room = room = self._room_factory()
-        handler = self._handler
-        assert handler is not None
 
         def on_data(packet: Any) -> None:
             t2 = time.time_ns()
@@ -254,7 +252,7 @@ class LiveKitEcho:
         room, self._room = self._room, None
         await _leave(publisher, room)
         try:
-            await self._join()
+            await self._join(self._handler)
         except TransportError as exc:
             log.warning("%s", exc)
 
