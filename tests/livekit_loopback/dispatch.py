@@ -173,14 +173,10 @@ class Dispatcher:
         try:
             await worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=job)))
             response = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
-        except (TimeoutError, asyncio.CancelledError, ConnectionError) as exc:
+        except (TimeoutError, asyncio.CancelledError, ConnectionError):
             worker.answers.pop(job.id, None)
-            log.info(
-                "room %s: worker %s did not answer for job %s (%s)", room.name, worker.id, job.id, type(exc).__name__
-            )
             return False
         if not response.available:
-            log.info("room %s: worker %s refused job %s", room.name, worker.id, job.id)
             return False
         identity = response.participant_identity or f"agent-{job.id}"
         token = self._agent_token(room.name, identity, response, worker.permission)
