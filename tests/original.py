@@ -81,13 +81,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+#: ``sh -c`` script: join the cgroup "$1", show it at the cpuacct root (private mount namespace), exec the rest.
+_IN_OWN_CGROUP = 'echo $$ > "$1/cgroup.procs" && mount --bind "$1" /sys/fs/cgroup/cpuacct && shift && exec "$@"'
+
+
+def in_own_cgroup(argv: list[str], name: str) -> tuple[list[str], Path | None]:
+    """``argv`` run in a new cpuacct cgroup ``name`` that it sees as the root; unchanged without cgroup v1."""
+    if not (CPUACCT / "cpuacct.usage").exists() or shutil.which("unshare") is None:
+        return argv, None
+    group = CPUACCT / name
+    try:
+        group.mkdir()
+    except OSError:
+        return argv, None
+    return ["unshare", "--mount", "sh", "-c", _IN_OWN_CGROUP, "sh", str(group), *argv], group
+
+
 class OriginalAgent:
     """``echo-agent --platform livekit`` of the original against ``server``, in a process group of its
     own (it starts job processes), until the ``with`` ends; ``url`` is its API, its output in ``log``.
 
     Ready once its API answers, its worker has registered with the server (livekit-agents does so
     only after its idle job processes are warm, or it gave up waiting for them) and has reported
-    itself available: it refuses jobs while the machine's CPU load is above 0.7.
+    itself available: it refuses jobs while the CPU load it reads is above 0.7. It reads the root
+    cpuacct cgroup, which here is the whole machine (the runner, the server, any other test). It
+    runs in a cgroup of its own, mounted where it reads, as in the container it is deployed in: its
+    load is then its own.
     """
 
     def __init__(self, bin_dir: Path, server: ServerProcess, log: Path) -> None:
@@ -96,6 +116,7 @@ class OriginalAgent:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         argv = [str(bin_dir / "echo-agent"), "--platform", "livekit", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv, self.cgroup = in_own_cgroup(argv, f"rtcb-original-{os.getpid()}-{self.port}")
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -140,6 +161,12 @@ class OriginalAgent:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        if self.cgroup is not None:
+            for _ in range(50):  # empty once the killed processes are reaped
+                with contextlib.suppress(OSError):
+                    self.cgroup.rmdir()
+                    break
+                time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
