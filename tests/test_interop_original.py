@@ -12,7 +12,6 @@ the original's own pydantic models wherever they apply.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import pytest
@@ -35,8 +34,9 @@ def upstream(tmp_path_factory) -> Path:
 
 
 def assert_sane_rtts(rtts: list[float], timeout_ms: float = 2000) -> None:
-    assert all(0 < rtt < timeout_ms for rtt in rtts), (min(rtts), max(rtts))
-    assert statistics.median(rtts) < 100, statistics.median(rtts)  # a loopback link in ms, not seconds
+    """Milliseconds, not seconds or µs: no round trip over four data-channel hops takes under 50 µs, and
+    none counted took longer than the timeout. How long they took is perf/'s business, not a test's."""
+    assert all(0.05 < rtt < timeout_ms for rtt in rtts), (min(rtts), max(rtts))
 
 
 def run_original_runner(upstream: Path, agent_url: str, out: Path, logs) -> dict:
