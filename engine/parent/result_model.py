@@ -58,6 +58,7 @@ class Statistics(msgspec.Struct):
     out_of_order_messages: int
     malformed_messages: int
     unknown_messages: int
+    implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/plausibility.py)
 
 
 class Metadata(msgspec.Struct):
@@ -100,12 +101,14 @@ class Metadata(msgspec.Struct):
     connect_time_ms: float | None
     worker_cpu_s: float | None
     worker_measuring_cpu_s: float | None
+    worker_peak_rss_mb: float | None
     worker_exit_code: int | None
     partial: bool
     error: str | None
     histogram_out_of_range: int
     warnings: list[str]
     sink: dict[str, Any] = {}
+    impairment: dict[str, Any] | None = None  # the proxy's spec, seed, addresses and truth log (--impair)
 
 
 class LostPing(msgspec.Struct):
