@@ -1,6 +1,11 @@
 """The echo: one ping in, one pong out, with the agent's receive/send instants.
 
-Kept apart from every transport so all platforms answer exactly alike.
+Kept apart from every transport so all platforms answer exactly alike. A ping
+with a ``seq`` (our runner) gets a pong with the agent's wall-clock instants in
+ns; a ping without one (the original voice-rtc-bench runner) gets the pong the
+original echo agent sends: ``client_timestamp``, ``server_receive_time``,
+``server_send_time`` in ``perf_counter`` milliseconds (the clock that runner
+stamps its pings with and subtracts them from) and ``message_count``, nothing else.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import time
 
 import msgspec
 
+from engine.worker.clock import take_anchor
 from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
 
 log = logging.getLogger(__name__)
@@ -21,6 +27,9 @@ class Echo:
     def __init__(self) -> None:
         self.message_count = 0
         self.malformed = 0
+        # Transports stamp t2 on the wall clock; a legacy pong needs it on the monotonic one.
+        anchor = take_anchor()
+        self._wall_minus_perf_ns = anchor.wall_ns - anchor.perf_ns
 
     def __call__(self, data: bytes, t2_ns: int, t2_kernel: bool = False) -> bytes | None:
         try:
@@ -33,6 +42,15 @@ class Echo:
             self.malformed += 1
             return None
         self.message_count += 1
+        if ping.seq is None:
+            return ENCODER.encode(
+                Pong(
+                    client_timestamp=ping.timestamp,
+                    server_receive_time=(t2_ns - self._wall_minus_perf_ns) / 1e6,
+                    server_send_time=time.perf_counter_ns() / 1e6,
+                    message_count=self.message_count,
+                )
+            )
         t3_ns = time.time_ns()
         return ENCODER.encode(
             Pong(

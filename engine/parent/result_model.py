@@ -67,7 +67,13 @@ class Statistics(msgspec.Struct, kw_only=True):
 
 
 class Metadata(msgspec.Struct, kw_only=True):
-    """``metadata``: the seed's eight keys, then how every number was obtained (keyword-only, as ``Statistics``)."""
+    """``metadata``: the seed's nine keys, then how every number was obtained (keyword-only, as ``Statistics``).
+
+    ``start_time`` is the first measured ping's send instant (Unix s), or the
+    run's start when no ping was measured; ``duration_ms`` runs from it to
+    ``end_time``. ``room_url`` is the room joined (Daily's room URL, LiveKit's
+    server URL as the original writes it), null where there is no room.
+    """
 
     start_time: float
     end_time: float
@@ -75,6 +81,7 @@ class Metadata(msgspec.Struct, kw_only=True):
     iterations: int
     timeout_ms: Number
     platform: str
+    room_url: str | None
     location_id: str
     run_id: str
     # additions

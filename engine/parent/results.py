@@ -59,6 +59,7 @@ class PlatformContext:
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
     impairment: dict[str, Any] | None = None
+    room_url: str | None = None
 
 
 def host_facts() -> dict[str, Any]:
@@ -123,8 +124,19 @@ def platform_result(
     )
     lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
     statistics = _statistics(run, received, figures)
+    first = _first_ping_ns(a, run)
+    if first is not None and run.hello:  # the original times its run from its first ping too
+        start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
+
+
+def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:
+    """The first measured ping's send instant (perf ns): the earliest answered or lost one."""
+    firsts = [int(a["t1"].min())] if len(a["t1"]) else []
+    if run.lost_count:
+        firsts.append(int(np.frombuffer(run.lost["t1"], dtype=np.int64).min()))
+    return min(firsts, default=None)
 
 
 def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistics:
@@ -188,6 +200,7 @@ def _metadata(
             "iterations": settings.iterations,
             "timeout_ms": settings.timeout_ms,
             "platform": run.platform,
+            "room_url": ctx.room_url,
             "location_id": settings.location_id,
             "run_id": settings.run_id,
             # additions

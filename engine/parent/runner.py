@@ -53,7 +53,9 @@ async def _handshake(
     room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s)
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
-    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
+    room_url = credentials.get("room_url") or credentials.get("server_url")  # Daily's; LiveKit's as the original
+    room_url = room_url if isinstance(room_url, str) else None
+    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)
 
 
 def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:

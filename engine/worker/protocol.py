@@ -13,15 +13,18 @@ import msgspec
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
+class Ping(msgspec.Struct, omit_defaults=True, kw_only=True, tag_field="type", tag="ping"):
     """Runner -> agent. ``timestamp`` (ms) is kept for legacy agents that echo it.
 
+    The original voice-rtc-bench runner sends neither ``seq`` nor ``run_id``
+    (its ping is ``{"type":"ping","timestamp":…}``), so ``seq`` may be missing:
+    the echo then answers the way the original echo agent does.
     ``type`` is a tag so it is always encoded (a defaulted field would be
     dropped by ``omit_defaults``, and legacy agents answer only ``"type":"ping"``);
     decoding accepts it missing and refuses any other value.
     """
 
-    seq: int
+    seq: int | None = None
     timestamp: float
     run_id: str = ""
     pad: str = ""
