@@ -133,7 +133,8 @@ class EchoAgent:
         echo = Echo(run_id=body.run_id)
         expires_at = int(time.time() + self.session_ttl_s)
         try:
-            room = await self.rooms[platform].open(echo, body.reliable, expires_at)
+            # Our runner always names its platform; the original runner posts no body at all.
+            room = await self.rooms[platform].open(echo, body.reliable, expires_at, announce=body.platform is None)
         except TransportError as exc:
             log.warning("%s session not started: %s", platform, exc)
             raise web.HTTPBadGateway(text=f"{platform}: {exc}") from None

@@ -61,7 +61,7 @@ class DailyRooms:
                 raise CredentialError(f"cannot reach DAILY_API_URL {self.api_url}: {exc}") from None
             raise CredentialError(f"DAILY_API_URL {self.api_url} did not answer as Daily's API does: {exc}") from None
 
-    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room:
+    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int, *, announce: bool = False) -> Room:
         from transports.daily import DailyEcho  # the SDK loads only in agents that serve Daily
 
         room = await self._call("POST", "/rooms", json={"properties": {"exp": expires_at, "eject_at_room_exp": True}})

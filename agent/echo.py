@@ -1,6 +1,11 @@
 """The echo: one ping in, one pong out, with the agent's receive/send instants.
 
-Kept apart from every transport so all platforms answer exactly alike.
+Kept apart from every transport so all platforms answer exactly alike. A ping
+with a ``seq`` (our runner) gets a pong with the agent's wall-clock instants in
+ns; a ping without one (the original voice-rtc-bench runner) gets the pong the
+original echo agent sends: ``client_timestamp``, ``server_receive_time``,
+``server_send_time`` in ``perf_counter`` milliseconds (the clock that runner
+stamps its pings with and subtracts them from) and ``message_count``, nothing else.
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ import time
 
 import msgspec
 
+from engine.worker.clock import take_anchor
 from engine.worker.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
 
 log = logging.getLogger(__name__)
 
 
 class Echo:
-    """``handler(payload, t2_ns)`` for an ``EchoEndpoint``; counts what it could not answer.
+    """``handler(payload, t2_ns, t2_kernel)`` for an ``EchoEndpoint``; counts what it could not answer.
 
     With a ``run_id`` it answers only pings carrying it: the session's runner
     and no one else (a UDP echo would otherwise reflect to any spoofed source).
@@ -27,8 +33,11 @@ class Echo:
         self.message_count = 0
         self.malformed = 0
         self.foreign = 0
+        # Transports stamp t2 on the wall clock; a legacy pong needs it on the monotonic one.
+        anchor = take_anchor()
+        self._wall_minus_perf_ns = anchor.wall_ns - anchor.perf_ns
 
-    def __call__(self, data: bytes, t2_ns: int) -> bytes | None:
+    def __call__(self, data: bytes, t2_ns: int, t2_kernel: bool = False) -> bytes | None:
         try:
             if len(data) > MAX_MESSAGE_BYTES:
                 raise msgspec.ValidationError(f"{len(data)} bytes is over the limit")
@@ -44,6 +53,15 @@ class Echo:
             self.foreign += 1
             return None
         self.message_count += 1
+        if ping.seq is None:
+            return ENCODER.encode(
+                Pong(
+                    client_timestamp=ping.timestamp,
+                    server_receive_time=(t2_ns - self._wall_minus_perf_ns) / 1e6,
+                    server_send_time=time.perf_counter_ns() / 1e6,
+                    message_count=self.message_count,
+                )
+            )
         t3_ns = time.time_ns()
         return ENCODER.encode(
             Pong(
@@ -54,5 +72,6 @@ class Echo:
                 message_count=self.message_count,
                 t2_ns=t2_ns,
                 t3_ns=t3_ns,
+                t2_kernel=t2_kernel,
             )
         )

@@ -3,7 +3,9 @@
 A LiveKit room needs no creation call: the first join creates it. Each
 /connect picks a fresh room name and mints two tokens for that room only, one
 for the echo participant (``echo-agent``) and one for the runner
-(``benchmark-runner``), both valid for the session's lifetime. The room
+(``benchmark-runner``), both valid for the session's lifetime. For the
+original runner, which waits for a participant to join after it, the echo
+joins again once the runner is in (see ``LiveKitEcho``). The room
 closes on the server once the echo leaves (/disconnect, expiry or agent stop)
 and the runner is gone. At start the key and secret are proved against the
 server's ``/rtc/validate``, which answers 401 to a token it cannot verify.
@@ -100,12 +102,17 @@ class LiveKitRooms:
         if status // 100 != 2:
             log.warning("LiveKit token check at %s answered HTTP %d; continuing", url, status)
 
-    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room:
+    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int, *, announce: bool = False) -> Room:
         from transports.livekit import ECHO_IDENTITY, RUNNER_IDENTITY, LiveKitEcho
 
         room_name = f"bench-{secrets.token_hex(6)}"
         ttl_s = max(1, expires_at - int(time.time()))
-        endpoint = LiveKitEcho(self.url, self.token(ECHO_IDENTITY, room_name, ttl_s), room_factory=self._room_factory)
+        endpoint = LiveKitEcho(
+            self.url,
+            self.token(ECHO_IDENTITY, room_name, ttl_s),
+            room_factory=self._room_factory,
+            announce_to=RUNNER_IDENTITY if announce else None,
+        )
         await endpoint.start(handler)
         credentials = {
             "server_url": self.url,

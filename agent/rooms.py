@@ -36,7 +36,10 @@ class Rooms(Protocol):
 
     async def start(self) -> None: ...
 
-    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room: ...
+    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int, *, announce: bool = False) -> Room:
+        """``announce``: the runner waits for the echo to join after it (the original runner
+        does, on LiveKit); platforms where it waits for nothing ignore it."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -63,7 +66,7 @@ class LocalRooms:
     async def start(self) -> None:
         pass
 
-    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room:
+    async def open(self, handler: EchoHandler, reliable: bool, expires_at: int, *, announce: bool = False) -> Room:
         endpoint = transports.echo_class(self._platform)(host=self._host, reliable=reliable)
         return Room(endpoint, await endpoint.start(handler))
 

@@ -35,10 +35,18 @@ class Hello(msgspec.Struct, tag=True):
     sdk: dict[str, str] = {}
 
 
+#: Bits of ``Samples.kernel``: which of a sample's stamps the kernel took.
+KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4 = 1, 2, 4, 8
+
+
 class Samples(msgspec.Struct, tag=True):
-    """Matched pings. t1/t4/due are the worker's perf_counter_ns; t2/t3 the agent's
-    time_ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
-    legacy agent's server_send_time - server_receive_time."""
+    """Matched pings. t1/t4/due are on the worker's perf_counter_ns timeline; t2/t3 the
+    agent's wall ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
+    legacy agent's server_send_time - server_receive_time.
+
+    t1/t4 are the kernel's stamps where ``kernel`` has their bit (put on the perf
+    timeline through the worker's anchor), else user-space ones; ``t1_user``/``t4_user``
+    are always the user-space stamps, so user t4 - kernel t4 is the host's stack delay."""
 
     seq: list[Seq]
     due: list[Instant]
@@ -47,6 +55,9 @@ class Samples(msgspec.Struct, tag=True):
     t2: list[Instant]
     t3: list[Instant]
     processing_ns: list[Duration]
+    t1_user: list[Instant] = []
+    t4_user: list[Instant] = []
+    kernel: list[Annotated[int, msgspec.Meta(ge=0, le=KERNEL_T1 | KERNEL_T2 | KERNEL_T3 | KERNEL_T4)]] = []
 
     def __post_init__(self) -> None:
         _same_lengths(self)
@@ -84,11 +95,17 @@ class Done(msgspec.Struct, tag=True):
     peak_rss_kb: Count = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
 
 
+#: Samples' user-space and kernel columns: all of them or none (frames written before they existed).
+_STAMP_COLUMNS = ("t1_user", "t4_user", "kernel")
+
+
 def _same_lengths(frame: Samples | Lost) -> None:
     """Columns of one frame describe the same pings (on decode, msgspec turns this into a ValidationError)."""
-    lengths = {len(getattr(frame, name)) for name in frame.__struct_fields__}
-    if len(lengths) > 1:
-        raise ValueError(f"{type(frame).__name__} columns of different lengths {sorted(lengths)}")
+    columns = {name: len(getattr(frame, name)) for name in frame.__struct_fields__}
+    stamps = {columns.pop(name) for name in _STAMP_COLUMNS if name in columns}
+    lengths = set(columns.values())
+    if len(lengths) > 1 or len(stamps) > 1 or not stamps <= lengths | {0}:
+        raise ValueError(f"{type(frame).__name__} columns of different lengths {sorted(lengths | stamps)}")
 
 
 Frame = Hello | Samples | Lost | Event | Done

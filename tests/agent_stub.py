@@ -81,6 +81,10 @@ class StubAgent(ThreadedApp):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def udp_port(self) -> int:
+        return self._udp.get_extra_info("sockname")[1]
+
     def make_app(self) -> web.Application:
         app = web.Application()
         app.add_routes(
@@ -108,8 +112,7 @@ class StubAgent(ThreadedApp):
         await asyncio.sleep(self.connect_delay_s)
         if self.connect_body is not None:
             return web.json_response(self.connect_body)
-        port = self._udp.get_extra_info("sockname")[1]
-        return web.json_response({"room_id": "stub", "udp": {"host": "127.0.0.1", "port": port}})
+        return web.json_response({"room_id": "stub", "udp": {"host": "127.0.0.1", "port": self.udp_port}})
 
     async def _disconnect(self, request):
         self.disconnected.append((await request.json())["room_id"])

@@ -95,5 +95,14 @@ def per_ping(result: dict, packets: list[Packet]) -> dict[str, np.ndarray]:
 
 
 def agent_env_with_clock_shift(shift_ns: int) -> dict[str, str]:
-    """This environment for an agent whose time functions read ``shift_ns`` ahead (tests/clock_shift)."""
-    return {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'clock_shift'}:{ROOT}", "CLOCK_SHIFT_NS": str(shift_ns)}
+    """This environment for an agent whose time functions read ``shift_ns`` ahead (tests/clock_shift).
+
+    The hook shifts Python's clock, not the kernel's receive stamps, which a host whose clock is off would
+    shift alike: so this agent stamps in user space (RTC_BENCH_USER_STAMPS), where the shift reaches every stamp.
+    """
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'tests' / 'clock_shift'}:{ROOT}",
+        "CLOCK_SHIFT_NS": str(shift_ns),
+        "RTC_BENCH_USER_STAMPS": "1",
+    }

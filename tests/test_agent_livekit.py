@@ -136,6 +136,27 @@ def test_connect_mints_a_runner_token_for_that_room_only_and_echoes(server):
     assert pong.t2_ns is not None and pong.t3_ns is not None and pong.t2_ns <= pong.t3_ns
 
 
+def test_a_connect_without_a_body_makes_the_echo_join_again_after_the_runner(server):
+    """The original runner posts /connect with no body and then waits for a participant to join."""
+    sfu = FakeSfu()
+
+    async def scenario():
+        rooms = LiveKitRooms(server.ws_url, KEY, SECRET, room_factory=sfu.room)
+        async with serving(EchoAgent({"livekit": rooms})) as url, aiohttp.ClientSession() as http:
+            status, body = await call(http, "POST", f"{url}/connect")
+            assert status == 200, body
+            joined: asyncio.Queue[str] = asyncio.Queue()
+            runner = sfu.room()
+            runner.on("participant_connected", lambda p: joined.put_nowait(p.identity))
+            await runner.connect(body["livekit"]["server_url"], body["livekit"]["token"])
+            assert await asyncio.wait_for(joined.get(), 5) == "echo-agent"
+            await runner.disconnect()
+            await call(http, "POST", f"{url}/disconnect", json={"room_id": body["room_id"]})
+
+    run(scenario())
+    assert [r.identity for r in sfu.made] == ["echo-agent", "benchmark-runner", "echo-agent"]
+
+
 def test_the_echo_token_is_for_the_session_room_only(server):
     """The echo's own token: read back from what the scripted SFU was handed."""
     sfu = FakeSfu()

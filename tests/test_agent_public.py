@@ -18,6 +18,7 @@ import pytest
 
 from engine.worker.protocol import PONG_DECODER, encode_ping_sized
 from tests.agent_http import AgentProcess, agent_env, call, run
+from transports.udp import MIN_PING_BYTES
 
 TOKEN = "s3cret-agent-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -74,7 +75,7 @@ def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["statistics"]["successful_messages"] == 20
-    assert result["metadata"]["agent"].get("min_ping_bytes") == (256 if platform == "udp" else None)
+    assert result["metadata"]["agent"].get("min_ping_bytes") == (MIN_PING_BYTES if platform == "udp" else None)
     assert TOKEN not in proc.stdout + proc.stderr + out.read_text()
 
 

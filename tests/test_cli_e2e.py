@@ -36,6 +36,7 @@ SEED_METADATA = {
     "iterations": int,
     "timeout_ms": int,
     "platform": str,
+    "room_url": (str, type(None)),
     "location_id": str,
     "run_id": str,
 }

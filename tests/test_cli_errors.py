@@ -118,6 +118,8 @@ def test_malformed_and_duplicate_pongs_are_counted_not_fatal(cli, tmp_path):
 def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
     out = tmp_path / "r.json"
     with StubAgent(reply=legacy) as agent:
+        # The original agent's /connect names the platforms it does not serve, as null.
+        agent.connect_body = {"room_id": "stub", "daily": None, "udp": {"host": "127.0.0.1", "port": agent.udp_port}}
         proc = cli(
             "--platform", "udp", "--agent-url", agent.url, "--iterations", "20", "--cooldown", "2", "--output", str(out)
         )

@@ -91,6 +91,10 @@ def test_two_hundred_pings_through_the_loopback_server(livekit_server, tmp_path,
     assert_seed_shape(result, "livekit", iterations)
     stats, meta = result["statistics"], result["metadata"]
     assert meta["reliable"] is reliable and meta["error"] is None and not meta["partial"]
+    assert meta["room_url"] == livekit_server.url  # LiveKit's server URL, as the original writes it
+    # Timed from the first measured ping: the join and the warmup are connect_time_ms, not duration_ms.
+    firsts = [result["measurements"][0]["timestamp"]] + [lost["timestamp"] for lost in result["lost"][:1]]
+    assert meta["start_time"] == pytest.approx(min(firsts), abs=1e-6)
     assert stats["total_messages"] == iterations
     assert stats["successful_messages"] + stats["failed_messages"] == iterations
     if reliable:

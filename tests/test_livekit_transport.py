@@ -314,3 +314,46 @@ def test_echo_join_failure_is_a_transport_error() -> None:
         await echo.close()
 
     asyncio.run(scenario())
+
+
+class OriginalRunner:
+    """The original runner's LiveKit side: joins, then waits for a ``participant_connected``."""
+
+    def __init__(self, sfu: FakeSfu) -> None:
+        self.room = sfu.room()
+        self.events: list[tuple[str, str]] = []
+        self.pongs: list[bytes] = []
+        self.room.on("participant_connected", lambda p: self.events.append(("connected", p.identity)))
+        self.room.on("participant_disconnected", lambda p: self.events.append(("disconnected", p.identity)))
+        self.room.on("data_received", lambda packet: self.pongs.append(packet.data))
+
+
+@pytest.mark.parametrize("announce", [True, False], ids=["original-runner", "our-runner"])
+def test_for_the_original_runner_the_echo_joins_again_after_it(announce: bool) -> None:
+    async def scenario() -> None:
+        sfu = FakeSfu()
+        echo = LiveKitEcho(
+            URL, token(ECHO_IDENTITY), room_factory=sfu.room, announce_to=RUNNER_IDENTITY if announce else None
+        )
+        await echo.start(Echo())
+        runner = OriginalRunner(sfu)
+        await runner.room.connect(URL, token(RUNNER_IDENTITY))
+        await asyncio.sleep(0.1)
+        if not announce:  # our runner finds the echo in the room and needs no event
+            assert runner.events == [] and [r.identity for r in sfu.made] == [ECHO_IDENTITY, RUNNER_IDENTITY]
+            await echo.close()
+            return
+        assert runner.events == [("disconnected", ECHO_IDENTITY), ("connected", ECHO_IDENTITY)]
+        assert [r.identity for r in sfu.made] == [ECHO_IDENTITY, RUNNER_IDENTITY, ECHO_IDENTITY]
+        # A later arrival does not make it leave again.
+        await sfu.room().connect(URL, token(RUNNER_IDENTITY + "-2"))
+        await asyncio.sleep(0.05)
+        assert len(sfu.made) == 4
+        # The original's ping, to everyone, gets the original pong from the rejoined echo.
+        await runner.room.local_participant.publish_data(b'{"type":"ping","timestamp":12.5}')
+        await Inbox().until(lambda: runner.pongs)
+        assert PONG_DECODER.decode(runner.pongs[0]).client_timestamp == 12.5
+        await echo.close()
+        assert [r.disconnects for r in sfu.made if r.identity == ECHO_IDENTITY] == [1, 1]
+
+    asyncio.run(scenario())

@@ -68,4 +68,5 @@ def test_daily_join_that_cannot_reach_daily_is_a_clear_error(cli, tmp_path) -> N
         )
     ), metadata["error"]
     assert metadata["sdk_versions"]["daily-python"]
+    assert metadata["room_url"] == room
     assert not [w for w in metadata["warnings"] if "Daily" in w]  # the failed join is not repeated as warnings

@@ -17,6 +17,8 @@ from ipc.frames import Done, Hello, Lost, Samples
 MS = 1_000_000
 WALL0 = 1_790_000_000_000_000_000  # client wall clock at perf 0
 THETA = 3 * MS  # the agent's clock runs 3 ms ahead
+#: The run's start (before connecting) and end, Unix s: the first measured ping leaves 10 ms after perf 0.
+RUN_START, RUN_END = WALL0 / 1e9 - 2.0, WALL0 / 1e9 + 1.5
 SETTINGS = RunSettings(
     run_id="r1", iterations=5, timeout_ms=1000, cooldown_ms=10, warmup=2, payload_bytes=0, location_id="lab"
 )
@@ -43,7 +45,7 @@ def run_with(one_way_ms: list[tuple[float, float]], lost: list[int] = (), done: 
 
 
 def result(run: PlatformRun, mode: ClockMode) -> PlatformResult:
-    return platform_result(run, SETTINGS, PlatformContext("http://agent", mode), 100.0, 101.5)
+    return platform_result(run, SETTINGS, PlatformContext("http://agent", mode), RUN_START, RUN_END)
 
 
 def test_estimate_mode_removes_a_known_offset():
@@ -81,7 +83,9 @@ def test_seed_fields_loss_and_warnings():
     assert r.measurements[0]["send_lag"] == pytest.approx(0.02)
     assert r.measurements[0]["timestamp"] == pytest.approx((WALL0 + 10 * MS) / 1e9)
     assert s.mean_server_processing == pytest.approx(0.1)
-    assert m.duration_ms == 1500.0 and m.partial is False and m.iterations == 5
+    # Timed from the first measured ping, as the original times its run; connecting is connect_time_ms.
+    assert m.start_time == pytest.approx((WALL0 + 10 * MS) / 1e9) and m.end_time == RUN_END
+    assert m.duration_ms == pytest.approx(1490.0) and m.partial is False and m.iterations == 5
     assert any("2 of 5 pings were lost" in w for w in m.warnings)
 
 
@@ -92,9 +96,16 @@ def test_worker_that_died_gives_a_partial_result_with_what_it_sent():
     assert any("only 2 of 5" in w for w in r.metadata.warnings)
 
 
+def test_a_run_whose_first_measured_ping_was_lost_starts_at_that_ping():
+    run = run_with([(2, 2)] * 2)
+    run.add(Lost([5], [0], [5 * MS]))  # sent before the first answered one (10 ms), its pong never came
+    assert result(run, ClockMode.SAME_HOST).metadata.start_time == pytest.approx((WALL0 + 5 * MS) / 1e9)
+
+
 def test_no_samples_at_all_still_has_every_key(tmp_path):
     run = PlatformRun("udp")
     r = result(run, ClockMode.SAME_HOST)
+    assert r.metadata.start_time == RUN_START  # no ping measured: the run's own start
     assert r.statistics.total_messages == 0 and r.statistics.packet_loss_rate == 0.0
     assert r.statistics.mean_rtt is None and r.measurements == []
     write_json(tmp_path / "r.json", r)

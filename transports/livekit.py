@@ -186,16 +186,37 @@ class LiveKitClient(BytesOnTheWire):
 
 class LiveKitEcho:
     """Agent side: joins the room as the echo participant and answers each packet to its sender,
-    on the channel it came in on."""
+    on the channel it came in on.
 
-    def __init__(self, server_url: str, token: str, *, room_factory: RoomFactory | None = None) -> None:
+    With ``announce_to`` it leaves and joins again, once, when that participant
+    arrives: the original voice-rtc-bench runner waits for a ``participant_connected``
+    after its own join (its agent is dispatched into the room then), which an echo
+    already present never produces.
+    """
+
+    def __init__(
+        self, server_url: str, token: str, *, room_factory: RoomFactory | None = None, announce_to: str | None = None
+    ) -> None:
         self._url = server_url
         self._token = token
         self._room_factory = room_factory or rtc.Room
+        self._announce_to = announce_to
         self._room: Any = None
         self._publisher: _Publisher | None = None
+        self._handler: EchoHandler | None = None
+        self._rejoin: asyncio.Task | None = None
+        self._closed = False
 
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
+        self._handler = handler
+        try:
+            await self._join(handler)
+        except BaseException:
+            await self.close()
+            raise
+        return {"server_url": self._url}
+
+    async def _join(self, handler: EchoHandler) -> None:
         self._room = room = self._room_factory()
 
         def on_data(packet: Any) -> None:
@@ -205,26 +226,41 @@ class LiveKitEcho:
                 reliable = packet.kind == rtc.DataPacketKind.KIND_RELIABLE
                 self._publisher.publish(pong, reliable, [packet.participant.identity])
 
+        def on_joined(participant: Any) -> None:
+            if participant.identity == self._announce_to and self._rejoin is None and not self._closed:
+                self._rejoin = asyncio.get_running_loop().create_task(self._join_again())
+
         def on_disconnected(reason: Any) -> None:
             if self._room is room:  # not our own close
                 log.warning("LiveKit disconnected the echo from %s (%s)", self._url, _disconnect_reason(reason))
 
         room.on("data_received", on_data)
+        room.on("participant_connected", on_joined)
         room.on("disconnected", on_disconnected)
         try:
             await asyncio.wait_for(room.connect(self._url, self._token, _options()), ECHO_JOIN_TIMEOUT_S)
         except TimeoutError:
-            await self.close()
             raise TransportError(
                 f"echo could not join LiveKit at {self._url}: no answer within {ECHO_JOIN_TIMEOUT_S:g} s"
             ) from None
         except Exception as exc:
-            await self.close()
             raise TransportError(f"echo could not join LiveKit at {self._url}: {_reason(exc)}") from None
         self._publisher = _Publisher(room.local_participant, lambda why: log.warning("pong not sent: %s", why))
-        return {"server_url": self._url}
+
+    async def _join_again(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        room, self._room = self._room, None
+        await _leave(publisher, room)
+        try:
+            await self._join(self._handler)
+        except TransportError as exc:
+            log.warning("%s", exc)
 
     async def close(self) -> None:
+        self._closed = True
+        if self._rejoin is not None:
+            self._rejoin.cancel()
+            await asyncio.gather(self._rejoin, return_exceptions=True)
         publisher, self._publisher = self._publisher, None
         room, self._room = self._room, None
         await _leave(publisher, room)

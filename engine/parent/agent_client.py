@@ -34,7 +34,7 @@ class Health(msgspec.Struct):
 
 
 #: /connect's whole answer: ``room_id`` and the credentials objects, keyed by platform name.
-ConnectAnswer = dict[str, str | dict[str, Any]]
+ConnectAnswer = dict[str, str | dict[str, Any] | None]  # the original agent sends null for platforms it does not serve
 
 
 async def _request(

@@ -17,7 +17,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from engine.parent.plausibility import impossible_processing
-from ipc.frames import Done, Event, Hello, Lost, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples
 
 HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 60_000_000
@@ -26,21 +26,25 @@ HDR_SIGNIFICANT_DIGITS = 3
 #: Stored column -> array typecode; every other Samples field is derived from these.
 _COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
 _DTYPES = {"i": np.int32, "q": np.int64}
+#: Stamp name -> its bit in ``Samples.kernel``.
+KERNEL_BITS = {"t1": KERNEL_T1, "t2": KERNEL_T2, "t3": KERNEL_T3, "t4": KERNEL_T4}
 #: What one received sample costs in the raw columns.
 BYTES_PER_SAMPLE = sum(array(t).itemsize for t in _COLUMNS.values())
 
 
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
+def new_histogram(unit_ns: int = 1000) -> HdrHistogram:
+    """1 unit to 60 s in ``unit_ns`` units (µs by default; ns for the µs-sized stack delay)."""
+    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US * (1000 // unit_ns), HDR_SIGNIFICANT_DIGITS)
 
 
-def record_ns(hist: HdrHistogram, values_ns: np.ndarray) -> int:
-    """Record durations in µs, each distinct value once with its count; returns how many were out of range.
+def record_ns(hist: HdrHistogram, values_ns: np.ndarray, unit_ns: int = 1000) -> int:
+    """Record durations in ``unit_ns`` units, each distinct value once with its count; returns how many
+    were out of range.
 
     hdrh only refuses values past its rounded-up top, so the range is checked here.
     """
-    us = (values_ns + 500) // 1000
-    in_range = (us >= 0) & (us <= HDR_HIGHEST_US)
+    us = (values_ns + unit_ns // 2) // unit_ns
+    in_range = (us >= 0) & (us <= hist.highest_trackable_value)
     values, counts = np.unique(us[in_range], return_counts=True)
     for value, count in zip(values.tolist(), counts.tolist()):
         hist.record_value(value, count)
@@ -60,6 +64,10 @@ class PlatformRun:
     rtt_hist: HdrHistogram = field(default_factory=new_histogram)
     network_hist: HdrHistogram = field(default_factory=new_histogram)
     send_lag_hist: HdrHistogram = field(default_factory=new_histogram)
+    #: user t4 - kernel t4 in ns, for the samples whose t4 the kernel stamped.
+    stack_hist: HdrHistogram = field(default_factory=lambda: new_histogram(unit_ns=1))
+    #: Per stamp, how many received samples carry the kernel's.
+    kernel_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KERNEL_BITS, 0))
     out_of_range: int = 0
     exit_code: int | None = None
 
@@ -87,6 +95,21 @@ class PlatformRun:
         # Impossible agent stamps never become a network RTT (engine/parent/plausibility.py).
         self.out_of_range += record_ns(self.network_hist, network[~impossible_processing(processing, network)])
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
+        if s.kernel:
+            kernel = np.array(s.kernel, dtype=np.int64)
+            for name, bit in KERNEL_BITS.items():
+                self.kernel_counts[name] += int(np.count_nonzero(kernel & bit))
+            t4k = (kernel & KERNEL_T4) != 0
+            stack = np.array(s.t4_user, dtype=np.int64)[t4k] - np.array(s.t4, dtype=np.int64)[t4k]
+            self.out_of_range += record_ns(self.stack_hist, stack, unit_ns=1)
+
+    def timestamp_source(self) -> dict[str, str]:
+        """Per stamp: "kernel" when every received sample carries the kernel's, "user" when none does."""
+        received = self.received
+        return {
+            name: "kernel" if received and n == received else "user" if n == 0 else f"kernel for {n} of {received}"
+            for name, n in self.kernel_counts.items()
+        }
 
     @property
     def received(self) -> int:

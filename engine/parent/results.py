@@ -59,6 +59,7 @@ class PlatformContext:
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
     impairment: dict[str, Any] | None = None
+    room_url: str | None = None
 
 
 def host_facts() -> dict[str, Any]:
@@ -123,8 +124,19 @@ def platform_result(
     )
     lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
     statistics = _statistics(run, received, figures)
+    first = _first_ping_ns(a, run)
+    if first is not None and run.hello:  # the original times its run from its first ping too
+        start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
+
+
+def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:
+    """The first measured ping's send instant (perf ns): the earliest answered or lost one."""
+    firsts = [int(a["t1"].min())] if len(a["t1"]) else []
+    if run.lost_count:
+        firsts.append(int(np.frombuffer(run.lost["t1"], dtype=np.int64).min()))
+    return min(firsts, default=None)
 
 
 def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistics:
@@ -134,6 +146,7 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
     pct = stats.hdr_percentiles_ms(run.rtt_hist, bounds=(d["min"], d["max"]))
     net_pct = stats.hdr_percentiles_ms(x.get("network_hist", run.network_hist), bounds=(net["min"], net["max"]))
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
+    stack = stats.hdr_percentiles_ms(run.stack_hist, (50.0, 99.0, 100.0), unit_ns=1)
     counters = run.done.counters if run.done else {}
     return Statistics(
         **{
@@ -163,6 +176,9 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "send_lag_p50": _r(lag[50.0]),
             "send_lag_p99": _r(lag[99.0]),
             "send_lag_max": _r(lag[100.0]),
+            "stack_delay_p50": _r(stack[50.0], 6),
+            "stack_delay_p99": _r(stack[99.0], 6),
+            "stack_delay_max": _r(stack[100.0], 6),
             "late_messages": counters.get("late", 0),
             "duplicate_messages": counters.get("duplicate", 0),
             "out_of_order_messages": counters.get("out_of_order", 0),
@@ -184,6 +200,7 @@ def _metadata(
             "iterations": settings.iterations,
             "timeout_ms": settings.timeout_ms,
             "platform": run.platform,
+            "room_url": ctx.room_url,
             "location_id": settings.location_id,
             "run_id": settings.run_id,
             # additions
@@ -203,6 +220,7 @@ def _metadata(
             "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
             "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
             "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
+            "timestamp_source": run.timestamp_source(),
             "one_way_available": one_way,
             "legacy_agent": not one_way and run.received > 0,
             "pings_sent": run.done.sent if run.done else None,

@@ -55,7 +55,9 @@ async def _handshake(
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     if "min_ping_bytes" in credentials:  # pings were padded to at least this, whatever --payload-bytes said
         agent["min_ping_bytes"] = credentials["min_ping_bytes"]
-    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
+    room_url = credentials.get("room_url") or credentials.get("server_url")  # Daily's; LiveKit's as the original
+    room_url = room_url if isinstance(room_url, str) else None
+    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)
 
 
 def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:

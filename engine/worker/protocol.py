@@ -29,22 +29,26 @@ EpochMs = Annotated[float, msgspec.Meta(ge=0, le=MAX_EPOCH_NS / 1e6)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
-class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
+class Ping(msgspec.Struct, omit_defaults=True, kw_only=True, tag_field="type", tag="ping"):
     """Runner -> agent. ``timestamp`` (ms) is kept for legacy agents that echo it.
 
+    The original voice-rtc-bench runner sends neither ``seq`` nor ``run_id``
+    (its ping is ``{"type":"ping","timestamp":…}``), so ``seq`` may be missing:
+    the echo then answers the way the original echo agent does.
     ``type`` is a tag so it is always encoded (a defaulted field would be
     dropped by ``omit_defaults``, and legacy agents answer only ``"type":"ping"``);
     decoding accepts it missing and refuses any other value.
     """
 
-    seq: Count
+    seq: Count | None = None
     timestamp: EpochMs
     run_id: str = ""
     pad: str = ""
 
 
 class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
-    """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``."""
+    """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``; ``t2_kernel`` says t2 is
+    the kernel's receive stamp (absent, as from agents before it, means a user-space stamp)."""
 
     client_timestamp: EpochMs
     server_receive_time: EpochMs
@@ -53,6 +57,7 @@ class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     message_count: Count | None = None
     t2_ns: EpochNs | None = None
     t3_ns: EpochNs | None = None
+    t2_kernel: bool = False
 
 
 PING_DECODER = msgspec.json.Decoder(Ping)

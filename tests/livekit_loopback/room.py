@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 #: Packets held per participant and channel until the channel opens; beyond that they are dropped.
 BACKLOG_LIMIT = 1000
 
+STANDARD = models.ParticipantInfo.Kind.STANDARD
+AGENT = models.ParticipantInfo.Kind.AGENT
+_KINDS = set(models.ParticipantInfo.Kind.keys())
+
 PERMISSION = models.ParticipantPermission(can_subscribe=True, can_publish=True, can_publish_data=True)
 
 
@@ -36,9 +40,11 @@ def sid(prefix: str) -> str:
 class Participant:
     """One signalling session: its socket, its peer connection and the channels the SDK opened."""
 
-    def __init__(self, identity: str, name: str, ws: web.WebSocketResponse) -> None:
+    def __init__(self, identity: str, name: str, ws: web.WebSocketResponse, kind: str = "") -> None:
         self.identity = identity
         self.name = name
+        # The token's kind ("agent" for dispatched agents); a room closes when only agents are left.
+        self.kind = models.ParticipantInfo.Kind.Value(kind.upper()) if kind.upper() in _KINDS else STANDARD
         self.sid = sid("PA")
         self.joined_at = int(time.time())
         self.ws = ws
@@ -76,6 +82,7 @@ class Participant:
             state=state,
             joined_at=self.joined_at,
             permission=PERMISSION,
+            kind=self.kind,
         )
 
     async def close(self, reason: int | None = None) -> None:
@@ -106,6 +113,10 @@ class Room:
             creation_time=self.created_at,
             num_participants=len(self.participants),
         )
+
+    @property
+    def only_agents_left(self) -> bool:
+        return bool(self.participants) and all(p.kind == AGENT for p in self.participants.values())
 
     def others(self, participant: Participant) -> list[Participant]:
         return [p for p in self.participants.values() if p is not participant]

@@ -21,6 +21,7 @@ from aiortc.sdp import candidate_from_sdp
 from livekit import api
 from livekit.protocol import models, rtc
 
+from tests.livekit_loopback.dispatch import Dispatcher
 from tests.livekit_loopback.room import Participant, Room
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class LoopbackServer:
         if ping_interval_s <= 0 or ping_timeout_s <= 0:
             raise ValueError("the SDK needs a ping interval and timeout above 0")
         self._verifier = api.TokenVerifier(api_key, api_secret)
+        self.dispatcher = Dispatcher(api_key, api_secret)
         self._ping = (ping_interval_s, ping_timeout_s)
         self.rooms: dict[str, Room] = {}
         self.relayed: Counter[str] = Counter()
@@ -77,6 +79,7 @@ class LoopbackServer:
         app.router.add_get("/rtc", self._join)
         app.router.add_get("/rtc/validate", self._validate)
         app.router.add_get("/rtc/v1/validate", self._validate)
+        app.router.add_get("/agent", self.dispatcher.serve)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -110,11 +113,14 @@ class LoopbackServer:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         room = self.rooms.get(claims.video.room)
+        created = room is None
         if room is None:
             room = self.rooms[claims.video.room] = Room(claims.video.room, self.relayed)
-        participant = Participant(claims.identity, claims.name or claims.identity, ws)
+        participant = Participant(claims.identity, claims.name or claims.identity, ws, claims.kind)
         await room.admit(participant)
         log.info("room %s: %s joined via %s", room.name, participant.identity, request.path)
+        if created and claims.room_config is not None:  # LiveKit applies a token's room configuration on creation
+            self.dispatcher.dispatch(room, claims.room_config.agents)
         try:
             await participant.signal(rtc.SignalResponse(join=self._join_response(room, participant)))
             if join.HasField("publisher_offer"):
@@ -127,6 +133,10 @@ class LoopbackServer:
         finally:
             await room.remove(participant)
             log.info("room %s: %s left", room.name, participant.identity)
+            if room.only_agents_left:  # the room closes: its agents' jobs end
+                await self.dispatcher.terminate(room.name)
+                for agent in list(room.participants.values()):
+                    await room.remove(agent, models.DisconnectReason.ROOM_CLOSED)
             if not room.participants and self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
         return ws
@@ -165,6 +175,7 @@ class LoopbackServer:
 
     async def _shutdown(self, app: web.Application) -> None:
         """Tell everyone the server is going away, so SDKs disconnect at once instead of retrying."""
+        await self.dispatcher.close()
         for room in list(self.rooms.values()):
             for participant in list(room.participants.values()):
                 await room.remove(participant, models.DisconnectReason.SERVER_SHUTDOWN)
