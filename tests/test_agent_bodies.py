@@ -99,8 +99,8 @@ class GatedRooms(LocalRooms):
         self.gate = asyncio.Event()
         self.waiting = asyncio.Event()
 
-    async def open(self, handler, reliable, expires_at) -> Room:
-        room = await super().open(handler, reliable, expires_at)
+    async def open(self, handler, reliable, expires_at, *, announce=False) -> Room:
+        room = await super().open(handler, reliable, expires_at, announce=announce)
 
         async def cleanup() -> None:
             if not self.waiting.is_set():

@@ -46,7 +46,7 @@ def ping_pong(credentials: dict, count: int, interval_s: float, paused: frozense
             warmup=WARMUP,
             timeout_ns=1000 * MS,
             interval_ns=int(interval_s * 1e9),
-            payload_bytes=0,
+            payload_bytes=credentials.get("min_ping_bytes", 0),  # as the runner pads for the agent's echo
             anchor=anchor,
             send=client.send,
             tx_stamps=client.take_tx_stamps,
