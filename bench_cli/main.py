@@ -16,10 +16,10 @@ import click
 from dotenv import load_dotenv
 
 import transports
+from bench_cli.finish import EXIT_INTERRUPTED, finish
 from bench_cli.progress import ProgressBar
-from bench_cli.sink import influx_options, report_lines, sink_config
-from bench_cli.summary import render, render_comparison
-from engine.parent import results
+from bench_cli.sink import influx_options, sink_config
+from engine.parent import output_file
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.results import RunSettings, engine_version
@@ -27,7 +27,6 @@ from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
 #: Platforms an embedded agent can serve when no --agent-url is given.
 EMBEDDABLE = ("webrtc", "udp")
-EXIT_INTERRUPTED = 130
 EXIT_BAD_INPUT = 2
 
 
@@ -97,7 +96,10 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Location identifier, e.g. us-west-2 (env LOCATION_ID).",
 )
 @click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save results to this JSON file."
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Save results to this JSON file (a FIFO or device is written straight into); - = standard output, the summary then goes to standard error.",
 )
 @click.option("--verbose", is_flag=True, help="Enable verbose logging.")
 @click.option("--warmup", type=int, envvar="WARMUP", default=5, help="Unmeasured pings sent first (env WARMUP).")
@@ -186,7 +188,7 @@ def cli(
         raise BenchError(f"--connect-timeout must be positive, got {connect_timeout:g}")
     if output is not None:
         try:
-            results.check_writable(output)
+            output_file.check(output)
         except OSError as exc:
             raise BenchError(str(exc)) from None
 
@@ -205,23 +207,7 @@ def cli(
             sink=sink,
         )
 
-    for result in outcome.per_platform.values():
-        click.echo(render(result))
-    if "comparison" in outcome.output:
-        click.echo(render_comparison(outcome.output["comparison"]))
-    if output is not None:
-        results.write_json(output, outcome.output)
-        click.echo(f"results written to {output}")
-    for line in report_lines(outcome.sink):
-        click.echo(line, err=True)
-    if outcome.interrupted:
-        click.echo("interrupted: partial results kept", err=True)
-        return EXIT_INTERRUPTED
-    if outcome.errors:
-        for error in outcome.errors:
-            click.echo(f"benchmark-runner: error: {error}", err=True)
-        return 1
-    return 0
+    return finish(outcome, output)
 
 
 @click.command("flush-spool", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

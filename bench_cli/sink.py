@@ -113,6 +113,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"sink: {report['written']} points written to {report['url']} (database {report['database']})"]
     if report["error"]:
         lines.append(f"sink: error: {report['error']}")
+    if report.get("spool_error"):
+        lines.append(f"sink: error: {report['lost']} points lost: {report['spool_error']}")
     if report["spooled"]:
         lines.append(
             f"sink: {report['spooled']} points spooled to {report['spool_path']}; "

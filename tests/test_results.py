@@ -9,7 +9,8 @@ import pytest
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.offset import ClockMode
-from engine.parent.results import PlatformContext, RunSettings, check_writable, platform_result, write_json
+from engine.parent.output_file import check as check_writable
+from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
 from ipc.frames import Done, Hello, Lost, Samples
 
 MS = 1_000_000

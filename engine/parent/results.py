@@ -6,10 +6,10 @@ additions sit beside them (DESIGN.md, "Output JSON").
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent import stats
+from engine.parent import output_file, stats
 from engine.parent.aggregator import PlatformRun
 from engine.parent.measurements import INDENT, Measurements
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
@@ -242,40 +242,10 @@ def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way:
     return out
 
 
-def check_writable(path: Path) -> None:
-    """Fail before the run, not after it: the folder must exist and take a new file."""
-    path = Path(path)
-    if path.is_dir():
-        raise OSError(f"--output {path} is a directory")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OSError(f"--output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OSError(f"--output folder {folder} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OSError(f"--output file {path} is not writable")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic write: a reader never sees half a file, a failure leaves none behind.
-
-    The text is ``json.dump(obj, indent=2)``'s, written piece by piece so that
-    ``measurements`` columns stream out a chunk at a time instead of becoming
-    one dict per sample first.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # as open() would make it; mkstemp's 0600 would surprise
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.writelines(_json_pieces(obj, 0))
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def write_json(path: Path | str, obj: Any) -> None:
+    """``json.dump(obj, indent=2)``'s text, streamed piece by piece (``measurements`` a chunk at a time)
+    to wherever ``--output`` points (``output_file``)."""
+    output_file.write(path, itertools.chain(_json_pieces(obj, 0), "\n"))
 
 
 def _json_pieces(value: Any, level: int) -> Iterator[str]:

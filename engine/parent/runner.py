@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +27,26 @@ from engine.worker.main import WorkerSpec
 
 @dataclass
 class RunOutcome:
-    """The JSON-ready result plus what the CLI needs to pick an exit code."""
+    """The JSON-ready result plus what the CLI needs to pick an exit code.
+
+    The sink is drained by ``drain_sink``, after the caller has saved and shown the result: a
+    stalled database then delays (and Ctrl-C cuts short) only the sink's own delivery.
+    """
 
     output: dict[str, Any]
     per_platform: dict[str, dict[str, Any]]
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
     sink: dict[str, Any] = field(default_factory=dict)
+    close_sink: Callable[[], dict[str, Any]] | None = None
+
+    def drain_sink(self) -> dict[str, Any]:
+        """Send the run summaries and wait for the sink; its final report goes into every ``metadata.sink``."""
+        if self.close_sink is not None:
+            self.sink, self.close_sink = self.close_sink(), None
+            for result in self.per_platform.values():
+                result["metadata"]["sink"] = self.sink
+        return self.sink
 
 
 def new_run_id() -> str:
@@ -100,7 +114,7 @@ def run_benchmark(
             asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
-    sink_report = orchestrator.close_sink({p: r["statistics"] for p, r in per_platform.items()}, end_time)
+    sink_report = orchestrator.sink_report()
     for result in per_platform.values():
         result["metadata"]["sink"] = sink_report
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
@@ -113,7 +127,15 @@ def run_benchmark(
             "results": per_platform,
             "comparison": compare(rtts, {p: per_platform[p]["statistics"] for p in platforms}),
         }
-    return RunOutcome(output, per_platform, orchestrator.interrupted, errors, sink_report)
+    statistics = {p: r["statistics"] for p, r in per_platform.items()}
+    return RunOutcome(
+        output,
+        per_platform,
+        orchestrator.interrupted,
+        errors,
+        sink_report,
+        lambda: orchestrator.close_sink(statistics, end_time),
+    )
 
 
 def check_settings(settings: RunSettings) -> None:
