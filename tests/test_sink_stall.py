@@ -8,21 +8,14 @@ import subprocess
 import time
 from collections import Counter
 
-from tests.conftest import CLI, cli_env
+from tests.conftest import CLI, cli_env, run_cli
 from tests.test_sink import latency, points, run_args, sink_args
 
 ITERATIONS = 100
 
 
 def flush_spool(victoria, spool, cwd) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "flush-spool", *sink_args(victoria.url, spool)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        cwd=cwd,
-        timeout=60,
-    )
+    return run_cli("flush-spool", *sink_args(victoria.url, spool), cwd=cwd)
 
 
 def copies(victoria, run_id: str, raw: bool) -> Counter:
@@ -40,17 +33,10 @@ def test_timed_out_batch_is_spooled_not_retried_so_replay_stores_each_point_once
     out, spool = tmp_path / "r.json", tmp_path / "spool"
     victoria.pause()
     try:
-        run = subprocess.run(
-            [
-                *CLI,
-                *run_args(out, ITERATIONS),
-                *sink_args(victoria.url, spool, "--influxdb-timeout-ms", "2000", "--influxdb-max-retries", "3"),
-            ],
-            capture_output=True,
-            text=True,
-            env=cli_env(),
+        run = run_cli(
+            *run_args(out, ITERATIONS),
+            *sink_args(victoria.url, spool, "--influxdb-timeout-ms", "2000", "--influxdb-max-retries", "3"),
             cwd=tmp_path,
-            timeout=120,
         )
     finally:
         victoria.resume()  # the requests queued in its socket are applied now
