@@ -72,4 +72,4 @@ class SeriesInfo:
 
 def disabled_report() -> dict:
     """``metadata.sink`` of a run without a sink: the same keys, so readers need no special case."""
-    return {"enabled": False, "complete": True, "written": 0, "spooled": 0, "spool_path": None, "error": None}
+    return {"enabled": False, "written": 0, "spooled": 0, "spool_path": None, "error": None}
