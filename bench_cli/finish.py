@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,20 +17,21 @@ import click
 from bench_cli.sink import report_lines
 from bench_cli.summary import render, render_comparison
 from engine.parent import output_file, results
+from engine.parent.result_model import MultiResult
 from engine.parent.runner import RunOutcome
 
 EXIT_PLATFORM_FAILED = 1
 #: An output could not be written (a full disk, say): everything else was, and one line names the path and errno.
 EXIT_UNSAVED = 3
-EXIT_INTERRUPTED = 130
 
 
-def finish(outcome: RunOutcome, output: Path | None) -> int:
+def finish(outcome: RunOutcome, output: Path | None, interrupted: Callable[[], int]) -> int:
+    """Everything after the measuring; ``interrupted`` says so and returns the exit code of a stopped run."""
     to_stdout = output is not None and output_file.is_stdout(output)
     for result in outcome.per_platform.values():
         click.echo(render(result), err=to_stdout)
-    if "comparison" in outcome.output:
-        click.echo(render_comparison(outcome.output["comparison"]), err=to_stdout)
+    if isinstance(outcome.output, MultiResult):
+        click.echo(render_comparison(outcome.output.comparison), err=to_stdout)
     unsaved = _save(output, outcome)
     sink = outcome.drain_sink()
     if sink["enabled"] and output is not None and not unsaved and output_file.is_regular(output):
@@ -38,15 +40,13 @@ def finish(outcome: RunOutcome, output: Path | None) -> int:
         click.echo(f"results written to {output}")
     for line in [*unsaved, *report_lines(sink)]:
         click.echo(line, err=True)
-    interrupted = outcome.interrupted or sink.get("interrupted")
-    if interrupted:
-        click.echo("interrupted: partial results kept", err=True)
-    else:
+    stopped = outcome.interrupted or sink.get("interrupted")
+    if not stopped:
         for error in outcome.errors:
             click.echo(f"benchmark-runner: error: {error}", err=True)
     code = (
-        EXIT_INTERRUPTED
-        if interrupted
+        interrupted()
+        if stopped
         else EXIT_UNSAVED
         if unsaved or sink.get("lost")
         else EXIT_PLATFORM_FAILED

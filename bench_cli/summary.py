@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from engine.parent.result_model import PlatformResult
+
 
 def _fmt(value: Any, unit: str = " ms") -> str:
     if value is None:
@@ -15,31 +17,31 @@ def _fmt(value: Any, unit: str = " ms") -> str:
     return f"{value}{unit}"
 
 
-def render(result: dict[str, Any]) -> str:
-    """Multi-line summary of one platform's result object."""
-    s, m = result["statistics"], result["metadata"]
+def render(result: PlatformResult) -> str:
+    """Multi-line summary of one platform's result."""
+    s, m = result.statistics, result.metadata
     lines = [
-        click.style(f"{result['platform']}", bold=True)
-        + f"  run {m['run_id']}  location {m['location_id']}"
-        + ("  (PARTIAL)" if m["partial"] else ""),
-        f"  pings     {s['successful_messages']}/{s['total_messages']} answered, "
-        f"loss {s['packet_loss_rate'] * 100:.2f}%, late {s['late_messages']}, "
-        f"duplicate {s['duplicate_messages']}, out of order {s['out_of_order_messages']}",
-        f"  RTT       p50 {_fmt(s['p50_rtt'])}  p95 {_fmt(s['p95_rtt'])}  p99 {_fmt(s['p99_rtt'])}  "
-        f"p99.9 {_fmt(s['p99_9_rtt'])}",
-        f"            mean {_fmt(s['mean_rtt'])}  min {_fmt(s['min_rtt'])}  max {_fmt(s['max_rtt'])}  "
-        f"std {_fmt(s['std_dev_rtt'])}",
-        f"  jitter    {_fmt(s['jitter'])} (mean |ΔRTT|)  {_fmt(s['jitter_rfc3550'])} (RFC 3550)",
-        f"  network   RTT p50 {_fmt(s['p50_network_rtt'])} (RTT minus agent processing "
-        f"{_fmt(s['mean_server_processing'])})",
-        f"  one-way   client→server {_fmt(s['mean_client_to_server'])}  server→client "
-        f"{_fmt(s['mean_server_to_client'])}  (estimates; clock mode {m['clock_mode']}, "
-        f"θ̂ {_fmt(m['clock_offset_ms'])} ± {_fmt(m['clock_offset_uncertainty_ms'])})",
-        f"  send lag  p50 {_fmt(s['send_lag_p50'])}  p99 {_fmt(s['send_lag_p99'])}  max {_fmt(s['send_lag_max'])}",
+        click.style(f"{result.platform}", bold=True)
+        + f"  run {m.run_id}  location {m.location_id}"
+        + ("  (PARTIAL)" if m.partial else ""),
+        f"  pings     {s.successful_messages}/{s.total_messages} answered, "
+        f"loss {s.packet_loss_rate * 100:.2f}%, late {s.late_messages}, "
+        f"duplicate {s.duplicate_messages}, out of order {s.out_of_order_messages}",
+        f"  RTT       p50 {_fmt(s.p50_rtt)}  p95 {_fmt(s.p95_rtt)}  p99 {_fmt(s.p99_rtt)}  "
+        f"p99.9 {_fmt(s.p99_9_rtt)}",
+        f"            mean {_fmt(s.mean_rtt)}  min {_fmt(s.min_rtt)}  max {_fmt(s.max_rtt)}  "
+        f"std {_fmt(s.std_dev_rtt)}",
+        f"  jitter    {_fmt(s.jitter)} (mean |ΔRTT|)  {_fmt(s.jitter_rfc3550)} (RFC 3550)",
+        f"  network   RTT p50 {_fmt(s.p50_network_rtt)} (RTT minus agent processing "
+        f"{_fmt(s.mean_server_processing)})",
+        f"  one-way   client→server {_fmt(s.mean_client_to_server)}  server→client "
+        f"{_fmt(s.mean_server_to_client)}  (estimates; clock mode {m.clock_mode}, "
+        f"θ̂ {_fmt(m.clock_offset_ms)} ± {_fmt(m.clock_offset_uncertainty_ms)})",
+        f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
     ]
-    if m["error"]:
-        lines.append(click.style(f"  error: {m['error']}", fg="red"))
-    lines += [click.style(f"  warning: {w}", fg="yellow") for w in m["warnings"]]
+    if m.error:
+        lines.append(click.style(f"  error: {m.error}", fg="red"))
+    lines += [click.style(f"  warning: {w}", fg="yellow") for w in m.warnings]
     return "\n".join(lines)
 
 

@@ -57,32 +57,32 @@ def run(
     if outcome.errors or outcome.interrupted:
         raise PerfError(f"engine run failed: {'; '.join(outcome.errors) or 'interrupted'}")
     result = outcome.per_platform["udp"]
-    s = result["statistics"]
-    if not s["successful_messages"]:
+    s = result.statistics
+    if not s.successful_messages:
         raise PerfError("engine run received no pongs")
-    rtt_ns = result["measurements"].column("round_trip_time") * 1e6
+    rtt_ns = result.measurements.column("round_trip_time") * 1e6
     return {
         # from statistics (HDR histogram, 1 µs resolution): the numbers users see
-        "p50_us": _us(s["p50_rtt"]),
-        "p99_us": _us(s["p99_rtt"]),
-        "mean_us": _us(s["mean_rtt"]),
-        "min_us": _us(s["min_rtt"]),
-        "max_us": _us(s["max_rtt"]),
-        "send_lag_p50_us": _us(s["send_lag_p50"]),
-        "send_lag_p99_us": _us(s["send_lag_p99"]),
-        "send_lag_max_us": _us(s["send_lag_max"]),
-        "network_p50_us": _us(s["p50_network_rtt"]),
-        "server_processing_mean_us": _us(s["mean_server_processing"]),
+        "p50_us": _us(s.p50_rtt),
+        "p99_us": _us(s.p99_rtt),
+        "mean_us": _us(s.mean_rtt),
+        "min_us": _us(s.min_rtt),
+        "max_us": _us(s.max_rtt),
+        "send_lag_p50_us": _us(s.send_lag_p50),
+        "send_lag_p99_us": _us(s.send_lag_p99),
+        "send_lag_max_us": _us(s.send_lag_max),
+        "network_p50_us": _us(s.p50_network_rtt),
+        "server_processing_mean_us": _us(s.mean_server_processing),
         # exact order statistics from the raw samples, as a cross-check of the histogram
         "exact_p50_us": float(np.percentile(rtt_ns, 50)) / 1e3,
         "exact_p99_us": float(np.percentile(rtt_ns, 99)) / 1e3,
-        "samples": s["successful_messages"],
-        "lost": s["failed_messages"],
-        "late": s["late_messages"],
+        "samples": s.successful_messages,
+        "lost": s.failed_messages,
+        "late": s.late_messages,
         # the worker's CPU time (imports and connect included) over the run's wall time
-        "worker_cpu_s": result["metadata"]["worker_cpu_s"],
-        "worker_measuring_cpu_s": result["metadata"]["worker_measuring_cpu_s"],
-        "run_s": result["metadata"]["duration_ms"] / 1e3,
-        "warnings": result["metadata"]["warnings"],
-        "sink": result["metadata"]["sink"],
+        "worker_cpu_s": result.metadata.worker_cpu_s,
+        "worker_measuring_cpu_s": result.metadata.worker_measuring_cpu_s,
+        "run_s": result.metadata.duration_ms / 1e3,
+        "warnings": result.metadata.warnings,
+        "sink": result.metadata.sink,
     }

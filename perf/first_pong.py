@@ -42,14 +42,14 @@ def _time_to_first_pong(platform: str) -> dict[str, Any]:
             [platform], {platform: url}, settings, connect_timeout_s=30.0, log_level=logging.WARNING
         )
     result = outcome.per_platform[platform]
-    if outcome.errors or not len(result["measurements"]):
+    if outcome.errors or not len(result.measurements):
         raise PerfError(f"first pong ({platform}): {'; '.join(outcome.errors) or 'no pong came back'}")
-    first = result["measurements"][0]  # seq 1: warmup is 0, and rows are in seq order
+    first = result.measurements[0]  # seq 1: warmup is 0, and rows are in seq order
     pong_at = first["timestamp"] + first["round_trip_time"] / 1e3
     return {
         "first_pong_s": pong_at - t0,
         "agent_start_s": agent_s,
-        "connect_s": result["metadata"]["connect_time_ms"] / 1e3,
+        "connect_s": result.metadata.connect_time_ms / 1e3,
         "first_rtt_ms": first["round_trip_time"],
     }
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 
+import msgspec
 import pytest
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.offset import ClockMode
 from engine.parent.output_file import check as check_writable
+from engine.parent.result_model import MultiResult, PlatformResult
 from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
 from ipc.frames import Done, Hello, Lost, Samples
 
@@ -41,7 +43,7 @@ def run_with(one_way_ms: list[tuple[float, float]], lost: list[int] = (), done: 
     return run
 
 
-def result(run: PlatformRun, mode: ClockMode) -> dict:
+def result(run: PlatformRun, mode: ClockMode) -> PlatformResult:
     return platform_result(run, SETTINGS, PlatformContext("http://agent", mode), 100.0, 101.5)
 
 
@@ -49,53 +51,53 @@ def test_estimate_mode_removes_a_known_offset():
     # Symmetric 2 ms + 2 ms exchanges, and asymmetric queueing on others: θ̂ comes from the fast, symmetric ones.
     run = run_with([(2, 2), (2, 2), (5, 2), (2, 9), (2, 2), (7, 3), (2, 2), (2, 2), (2, 2), (2, 2)])
     r = result(run, ClockMode.ESTIMATE)
-    meta = r["metadata"]
-    assert meta["clock_offset_ms"] == pytest.approx(3.0, abs=1e-6)
-    assert meta["clock_offset_uncertainty_ms"] == pytest.approx(2.0, abs=1e-6)  # half the 4 ms minimum delay
-    first = r["measurements"][0]
+    meta = r.metadata
+    assert meta.clock_offset_ms == pytest.approx(3.0, abs=1e-6)
+    assert meta.clock_offset_uncertainty_ms == pytest.approx(2.0, abs=1e-6)  # half the 4 ms minimum delay
+    first = r.measurements[0]
     assert first["client_to_server"] == pytest.approx(2.0, abs=1e-6)
     assert first["server_to_client"] == pytest.approx(2.0, abs=1e-6)
-    assert r["measurements"][2]["client_to_server"] == pytest.approx(5.0, abs=1e-6)
+    assert r.measurements[2]["client_to_server"] == pytest.approx(5.0, abs=1e-6)
 
 
 def test_synced_mode_keeps_the_offset_in_the_split():
     r = result(run_with([(2, 2)] * 4), ClockMode.SYNCED)
-    first = r["measurements"][0]
+    first = r.measurements[0]
     # θ = 0 is asserted by the user; the agent's 3 ms lead then shows in the split, and the sum still holds.
     assert first["client_to_server"] == pytest.approx(5.0, abs=1e-6)
     assert first["server_to_client"] == pytest.approx(-1.0, abs=1e-6)
     assert first["client_to_server"] + first["server_to_client"] == pytest.approx(first["network_rtt"], abs=2e-6)
-    assert r["metadata"]["clock_offset_ms"] == pytest.approx(3.0, abs=1e-6)  # reported in every mode
+    assert r.metadata.clock_offset_ms == pytest.approx(3.0, abs=1e-6)  # reported in every mode
 
 
 def test_seed_fields_loss_and_warnings():
     r = result(run_with([(2, 2)] * 3, lost=[6, 7]), ClockMode.SAME_HOST)
-    s, m = r["statistics"], r["metadata"]
-    assert (s["total_messages"], s["successful_messages"], s["failed_messages"]) == (5, 3, 2)
-    assert s["packet_loss_rate"] == pytest.approx(0.4)
-    assert s["late_messages"] == 1
-    assert [x["message_number"] for x in r["measurements"]] == [1, 2, 3]
-    assert [x["message_number"] for x in r["lost"]] == [4, 5]
-    assert r["measurements"][0]["round_trip_time"] == pytest.approx(4.1)
-    assert r["measurements"][0]["send_lag"] == pytest.approx(0.02)
-    assert r["measurements"][0]["timestamp"] == pytest.approx((WALL0 + 10 * MS) / 1e9)
-    assert s["mean_server_processing"] == pytest.approx(0.1)
-    assert m["duration_ms"] == 1500.0 and m["partial"] is False and m["iterations"] == 5
-    assert any("2 of 5 pings were lost" in w for w in m["warnings"])
+    s, m = r.statistics, r.metadata
+    assert (s.total_messages, s.successful_messages, s.failed_messages) == (5, 3, 2)
+    assert s.packet_loss_rate == pytest.approx(0.4)
+    assert s.late_messages == 1
+    assert [x["message_number"] for x in r.measurements] == [1, 2, 3]
+    assert [x.message_number for x in r.lost] == [4, 5]
+    assert r.measurements[0]["round_trip_time"] == pytest.approx(4.1)
+    assert r.measurements[0]["send_lag"] == pytest.approx(0.02)
+    assert r.measurements[0]["timestamp"] == pytest.approx((WALL0 + 10 * MS) / 1e9)
+    assert s.mean_server_processing == pytest.approx(0.1)
+    assert m.duration_ms == 1500.0 and m.partial is False and m.iterations == 5
+    assert any("2 of 5 pings were lost" in w for w in m.warnings)
 
 
 def test_worker_that_died_gives_a_partial_result_with_what_it_sent():
     r = result(run_with([(2, 2)] * 2, done=False), ClockMode.SAME_HOST)
-    assert r["metadata"]["partial"] is True
-    assert r["statistics"]["successful_messages"] == 2
-    assert any("only 2 of 5" in w for w in r["metadata"]["warnings"])
+    assert r.metadata.partial is True
+    assert r.statistics.successful_messages == 2
+    assert any("only 2 of 5" in w for w in r.metadata.warnings)
 
 
 def test_no_samples_at_all_still_has_every_key(tmp_path):
     run = PlatformRun("udp")
     r = result(run, ClockMode.SAME_HOST)
-    assert r["statistics"]["total_messages"] == 0 and r["statistics"]["packet_loss_rate"] == 0.0
-    assert r["statistics"]["mean_rtt"] is None and r["measurements"] == []
+    assert r.statistics.total_messages == 0 and r.statistics.packet_loss_rate == 0.0
+    assert r.statistics.mean_rtt is None and r.measurements == []
     write_json(tmp_path / "r.json", r)
     assert json.loads((tmp_path / "r.json").read_text())["measurements"] == []
 
@@ -125,12 +127,12 @@ def test_streamed_file_is_exactly_what_json_dump_writes_for_row_dicts(tmp_path, 
     legacy_run = run_with([(2, 2)] * 5)
     legacy_run.done.legacy_agent = True
     legacy = result(legacy_run, ClockMode.SAME_HOST)
-    assert legacy["measurements"][-1]["client_to_server"] is None
-    for doc in (one_way, {"run_id": "r1", "results": {"udp": one_way, "webrtc": legacy}, "comparison": {}}):
+    assert legacy.measurements[-1]["client_to_server"] is None
+    for doc in (one_way, MultiResult("r1", {"udp": one_way, "webrtc": legacy}, {})):
         write_json(tmp_path / "r.json", doc)
-        as_dicts = json.loads(json.dumps(doc, indent=2, default=list))  # measurements as a plain list of dicts
+        as_dicts = msgspec.to_builtins(doc, enc_hook=list)  # measurements as a plain list of dicts
         assert (tmp_path / "r.json").read_text() == json.dumps(as_dicts, indent=2) + "\n"
-    rows = list(one_way["measurements"])
-    assert len(rows) == 10 and rows[4] == one_way["measurements"][4] == one_way["measurements"][-6]
-    assert one_way["measurements"][8:] == rows[8:]
-    assert one_way["measurements"].column("round_trip_time").tolist() == [r["round_trip_time"] for r in rows]
+    rows = list(one_way.measurements)
+    assert len(rows) == 10 and rows[4] == one_way.measurements[4] == one_way.measurements[-6]
+    assert one_way.measurements[8:] == rows[8:]
+    assert one_way.measurements.column("round_trip_time").tolist() == [r["round_trip_time"] for r in rows]

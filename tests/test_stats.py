@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -261,7 +263,7 @@ def test_median_difference_ci_same_distribution_includes_zero() -> None:
 def test_compare_ranks_and_judges() -> None:
     rng = np.random.default_rng(8)
     rtts = {"slow": rng.normal(30.0, 1.0, 300), "fast": rng.normal(10.0, 1.0, 300), "empty": np.zeros(0)}
-    per = {p: {"median_rtt": 1.0, "p99_rtt": 2.0, "packet_loss_rate": 0.0} for p in rtts}
+    per = {p: SimpleNamespace(median_rtt=1.0, p99_rtt=2.0, packet_loss_rate=0.0) for p in rtts}
     out = compare(rtts, per)
     assert out["ranking_by_median_rtt"] == ["fast", "slow"]
     (pair,) = out["pairs"]

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.parent.result_model import Statistics
+
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
 
@@ -27,7 +29,7 @@ def median_difference_ci(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[f
     return float(np.median(a) - np.median(b)), float(low), float(high)
 
 
-def compare(rtts_ms: dict[str, np.ndarray], stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def compare(rtts_ms: dict[str, np.ndarray], stats: dict[str, Statistics]) -> dict[str, Any]:
     """Ranking by median RTT and every pairwise median difference, with a plain verdict."""
     ranked = sorted((p for p in rtts_ms if len(rtts_ms[p])), key=lambda p: float(np.median(rtts_ms[p])))
     pairs = []
@@ -44,8 +46,8 @@ def compare(rtts_ms: dict[str, np.ndarray], stats: dict[str, dict[str, Any]]) ->
         )
     return {
         "ranking_by_median_rtt": ranked,
-        "median_rtt": {p: stats[p]["median_rtt"] for p in stats},
-        "p99_rtt": {p: stats[p]["p99_rtt"] for p in stats},
-        "packet_loss_rate": {p: stats[p]["packet_loss_rate"] for p in stats},
+        "median_rtt": {p: stats[p].median_rtt for p in stats},
+        "p99_rtt": {p: stats[p].p99_rtt for p in stats},
+        "packet_loss_rate": {p: stats[p].packet_loss_rate for p in stats},
         "pairs": pairs,
     }

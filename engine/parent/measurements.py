@@ -21,6 +21,18 @@ import numpy as np
 CHUNK_ROWS = 4096
 INDENT = "  "
 
+#: The fields of a row, in the file's order: the seed's five, then additions.
+FIELDS = (
+    "round_trip_time",
+    "client_to_server",
+    "server_to_client",
+    "message_number",
+    "timestamp",
+    "server_processing",
+    "network_rtt",
+    "send_lag",
+)
+
 #: Divisor from the stored unit to the output unit, per kind of column.
 _MS, _SECONDS = 1e6, 1e9
 
@@ -72,6 +84,12 @@ class Measurements(Sequence):
             len(seq),
         )
 
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> Measurements:
+        """Rows read back from a file: each field a column already in its output unit (``None`` kept)."""
+        names = list(rows[0]) if rows else list(FIELDS)
+        return cls({name: _column_of(rows, name) for name in names}, len(rows))
+
     def __len__(self) -> int:
         return self._len
 
@@ -96,7 +114,7 @@ class Measurements(Sequence):
         if field is None:
             return np.full(self._len, np.nan)
         values = field(0, self._len)
-        return np.round(values / divisor, 6) if divisor else values.astype(np.float64)
+        return np.round(values / divisor, 6) if divisor else np.array(values, dtype=np.float64)
 
     def mean_ns(self, name: str) -> float:
         """Mean of a field in ns, summed a chunk at a time: no full-length temporary column."""
@@ -112,7 +130,9 @@ class Measurements(Sequence):
         if field is None:
             return [None] * (stop - start)
         part = field(start, stop)
-        return (np.round(part / divisor, 6) if divisor else part).tolist()
+        if divisor:
+            return np.round(part / divisor, 6).tolist()
+        return part.tolist()
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
         names = list(self._columns)
@@ -131,6 +151,16 @@ class Measurements(Sequence):
             texts = [_json_texts(self.values(n, start, stop)) for n in self._columns]
             yield ",\n".join(row % cells for cells in zip(*texts))
             yield ",\n" if stop < self._len else f"\n{INDENT * level}]"
+
+
+def _column_of(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[Field | None, None]:
+    """One field of read-back rows as a column: ints stay ints, a field null in every row stays null."""
+    values = [row[name] for row in rows]
+    if rows and all(v is None for v in values):
+        return None, None
+    kind = np.int64 if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values) else object
+    column = np.array(values, dtype=kind)
+    return (lambda a, b: column[a:b]), None
 
 
 def _json_texts(values: list[Any]) -> list[str] | Iterator[str]:

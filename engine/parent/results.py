@@ -1,29 +1,34 @@
-"""Turning a finished (or interrupted) run into the seed's JSON object, and writing it safely.
+"""Turning a finished (or interrupted) run into the result model, and writing it safely.
 
 Every key of the original runner's output keeps its name, type and unit; the
-additions sit beside them (DESIGN.md, "Output JSON").
+additions sit beside them (DESIGN.md, "Output JSON"; the model is in
+``engine.parent.result_model``).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import platform
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import engine
 from engine.parent import output_file, stats
 from engine.parent.aggregator import PlatformRun
-from engine.parent.measurements import INDENT, Measurements
+from engine.parent.measurements import Measurements
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
-
-FORMAT_VERSION = 1
+from engine.parent.result_model import (
+    FORMAT_VERSION,
+    LostPing,
+    Metadata,
+    PlatformResult,
+    Result,
+    Statistics,
+    dump_pieces,
+)
 
 
 @dataclass(frozen=True)
@@ -51,13 +56,6 @@ class PlatformContext:
     agent: dict[str, Any] = field(default_factory=dict)
 
 
-def engine_version() -> str:
-    try:
-        return metadata.version("rtc-latency-bench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def host_facts() -> dict[str, Any]:
     """What the numbers depend on besides the network (pyperf keeps the same in its metadata)."""
     return {
@@ -74,7 +72,7 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 def platform_result(
     run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
-) -> dict[str, Any]:
+) -> PlatformResult:
     """The seed's per-platform object (plus additions) for one worker's run.
 
     Only the raw columns are held for the whole run; each derived column
@@ -106,23 +104,16 @@ def platform_result(
     if one_way:
         figures["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
         figures["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
-    figures["processing_mean"] = float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
+    figures["processing_mean"] = (
+        float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
+    )
     lost_t1w = (
         np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
     )
-    lost = [
-        {"message_number": int(seq) - warmup, "timestamp": ts}
-        for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())
-    ]
+    lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
     statistics = _statistics(run, received, figures)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    return {
-        "platform": run.platform,
-        "measurements": measurements,
-        "statistics": statistics,
-        "metadata": metadata_,
-        "lost": lost,
-    }
+    return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
 
 
 def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int) -> OffsetEstimate:
@@ -133,7 +124,7 @@ def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_p
     return estimate_offset(t1w, t2, t3, t4w)._replace(samples=len(network))
 
 
-def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> dict[str, Any]:
+def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistics:
     lost = run.lost_count
     total = received + lost
     d, net = x["rtt"], x["network"]
@@ -141,100 +132,104 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> dict[str,
     net_pct = stats.hdr_percentiles_ms(run.network_hist)
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
     counters = run.done.counters if run.done else {}
-    return {
-        "total_messages": total,
-        "successful_messages": received,
-        "failed_messages": lost,
-        "packet_loss_rate": stats.loss_rate(lost, total),
-        "mean_rtt": _r(d["mean"]),
-        "median_rtt": _r(d["median"]),
-        "min_rtt": _r(d["min"]),
-        "max_rtt": _r(d["max"]),
-        "std_dev_rtt": _r(d["std"]),
-        "p50_rtt": _r(pct[50.0]),
-        "p95_rtt": _r(pct[95.0]),
-        "p99_rtt": _r(pct[99.0]),
-        "jitter": _r(x["jitter"]),
-        # additions
-        "p99_9_rtt": _r(pct[99.9]),
-        "jitter_rfc3550": _r(x["jitter_rfc3550"]),
-        "mean_server_processing": _r(x["processing_mean"], 6),
-        "mean_network_rtt": _r(net["mean"]),
-        "median_network_rtt": _r(net["median"]),
-        "p50_network_rtt": _r(net_pct[50.0]),
-        "p99_network_rtt": _r(net_pct[99.0]),
-        "mean_client_to_server": _r(x.get("c2s")),
-        "mean_server_to_client": _r(x.get("s2c")),
-        "send_lag_p50": _r(lag[50.0]),
-        "send_lag_p99": _r(lag[99.0]),
-        "send_lag_max": _r(lag[100.0]),
-        "late_messages": counters.get("late", 0),
-        "duplicate_messages": counters.get("duplicate", 0),
-        "out_of_order_messages": counters.get("out_of_order", 0),
-        "malformed_messages": counters.get("malformed", 0),
-        "unknown_messages": counters.get("unknown", 0),
-    }
+    return Statistics(
+        **{
+            "total_messages": total,
+            "successful_messages": received,
+            "failed_messages": lost,
+            "packet_loss_rate": stats.loss_rate(lost, total),
+            "mean_rtt": _r(d["mean"]),
+            "median_rtt": _r(d["median"]),
+            "min_rtt": _r(d["min"]),
+            "max_rtt": _r(d["max"]),
+            "std_dev_rtt": _r(d["std"]),
+            "p50_rtt": _r(pct[50.0]),
+            "p95_rtt": _r(pct[95.0]),
+            "p99_rtt": _r(pct[99.0]),
+            "jitter": _r(x["jitter"]),
+            # additions
+            "p99_9_rtt": _r(pct[99.9]),
+            "jitter_rfc3550": _r(x["jitter_rfc3550"]),
+            "mean_server_processing": _r(x["processing_mean"], 6),
+            "mean_network_rtt": _r(net["mean"]),
+            "median_network_rtt": _r(net["median"]),
+            "p50_network_rtt": _r(net_pct[50.0]),
+            "p99_network_rtt": _r(net_pct[99.0]),
+            "mean_client_to_server": _r(x.get("c2s")),
+            "mean_server_to_client": _r(x.get("s2c")),
+            "send_lag_p50": _r(lag[50.0]),
+            "send_lag_p99": _r(lag[99.0]),
+            "send_lag_max": _r(lag[100.0]),
+            "late_messages": counters.get("late", 0),
+            "duplicate_messages": counters.get("duplicate", 0),
+            "out_of_order_messages": counters.get("out_of_order", 0),
+            "malformed_messages": counters.get("malformed", 0),
+            "unknown_messages": counters.get("unknown", 0),
+        }
+    )
 
 
 def _metadata(
     run, settings: RunSettings, ctx: PlatformContext, start_time, end_time, offset, one_way, statistics
-) -> dict[str, Any]:
-    return {
-        "start_time": start_time,
-        "end_time": end_time,
-        "duration_ms": round((end_time - start_time) * 1e3, 3),
-        "iterations": settings.iterations,
-        "timeout_ms": settings.timeout_ms,
-        "platform": run.platform,
-        "location_id": settings.location_id,
-        "run_id": settings.run_id,
-        # additions
-        "format_version": FORMAT_VERSION,
-        "engine_version": engine_version(),
-        "host": host_facts(),
-        "sdk_versions": dict(run.hello.sdk) if run.hello else {},
-        "agent_url": ctx.agent_url,
-        "agent": ctx.agent,
-        "cooldown_ms": settings.cooldown_ms,
-        "warmup": settings.warmup,
-        "payload_bytes": settings.payload_bytes,
-        "reliable": settings.reliable,
-        "busy_poll_us": settings.busy_poll_us,
-        "clock_mode": ctx.clock_mode.value,
-        "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
-        "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
-        "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
-        "one_way_available": one_way,
-        "legacy_agent": not one_way and run.received > 0,
-        "pings_sent": run.done.sent if run.done else None,
-        "connect_time_ms": _r(run.connect_ms),
-        "worker_cpu_s": _r(run.done.cpu_s) if run.done else None,
-        "worker_measuring_cpu_s": _r(run.done.measuring_cpu_s) if run.done else None,
-        "worker_exit_code": run.exit_code,
-        "partial": run.partial,
-        "error": run.fatal_error,
-        "histogram_out_of_range": run.out_of_range,
-        "warnings": warnings(statistics, settings, offset, one_way) + run.warnings,
-    }
+) -> Metadata:
+    return Metadata(
+        **{
+            "start_time": start_time,
+            "end_time": end_time,
+            "duration_ms": round((end_time - start_time) * 1e3, 3),
+            "iterations": settings.iterations,
+            "timeout_ms": settings.timeout_ms,
+            "platform": run.platform,
+            "location_id": settings.location_id,
+            "run_id": settings.run_id,
+            # additions
+            "format_version": FORMAT_VERSION,
+            "engine_version": engine.version(),
+            "host": host_facts(),
+            "sdk_versions": dict(run.hello.sdk) if run.hello else {},
+            "agent_url": ctx.agent_url,
+            "agent": ctx.agent,
+            "cooldown_ms": settings.cooldown_ms,
+            "warmup": settings.warmup,
+            "payload_bytes": settings.payload_bytes,
+            "reliable": settings.reliable,
+            "busy_poll_us": settings.busy_poll_us,
+            "clock_mode": ctx.clock_mode.value,
+            "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
+            "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
+            "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
+            "one_way_available": one_way,
+            "legacy_agent": not one_way and run.received > 0,
+            "pings_sent": run.done.sent if run.done else None,
+            "connect_time_ms": _r(run.connect_ms),
+            "worker_cpu_s": _r(run.done.cpu_s) if run.done else None,
+            "worker_measuring_cpu_s": _r(run.done.measuring_cpu_s) if run.done else None,
+            "worker_exit_code": run.exit_code,
+            "partial": run.partial,
+            "error": run.fatal_error,
+            "histogram_out_of_range": run.out_of_range,
+            "warnings": warnings(statistics, settings, offset, one_way) + run.warnings,
+        }
+    )
 
 
-def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way: bool) -> list[str]:
+def warnings(statistics: Statistics, settings: RunSettings, offset, one_way: bool) -> list[str]:
     """Plain-words cautions about the numbers, in the spirit of pyperf's."""
     out = []
-    if statistics["failed_messages"]:
-        out.append(f"{statistics['failed_messages']} of {statistics['total_messages']} pings were lost")
-    if statistics["total_messages"] < settings.iterations:
-        out.append(f"only {statistics['total_messages']} of {settings.iterations} pings completed")
-    lag, median = statistics["send_lag_p99"], statistics["median_rtt"]
+    if statistics.failed_messages:
+        out.append(f"{statistics.failed_messages} of {statistics.total_messages} pings were lost")
+    if statistics.total_messages < settings.iterations:
+        out.append(f"only {statistics.total_messages} of {settings.iterations} pings completed")
+    lag, median = statistics.send_lag_p99, statistics.median_rtt
     if lag is not None and median and lag > 0.1 * median:
         out.append(
             f"send lag p99 {lag:.3f} ms is {lag / median:.0%} of the median RTT: this client's own delays are a visible share of what it measures"
         )
-    mean, std = statistics["mean_rtt"], statistics["std_dev_rtt"]
+    mean, std = statistics.mean_rtt, statistics.std_dev_rtt
     if mean and std is not None and std >= 0.1 * mean:
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
     if offset and one_way:
-        c2s = statistics["mean_client_to_server"]
+        c2s = statistics.mean_client_to_server
         if c2s is not None and offset.uncertainty_ns / 1e6 > abs(c2s):
             out.append(
                 "clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements"
@@ -242,33 +237,7 @@ def warnings(statistics: dict[str, Any], settings: RunSettings, offset, one_way:
     return out
 
 
-def write_json(path: Path | str, obj: Any) -> None:
-    """``json.dump(obj, indent=2)``'s text, streamed piece by piece (``measurements`` a chunk at a time)
-    to wherever ``--output`` points (``output_file``)."""
-    output_file.write(path, itertools.chain(_json_pieces(obj, 0), "\n"))
-
-
-def _json_pieces(value: Any, level: int) -> Iterator[str]:
-    """``json.dumps(value, indent=2)`` in pieces, for a value nested ``level`` deep."""
-    if isinstance(value, Measurements):
-        yield from value.iter_json(level)
-    elif isinstance(value, dict) and value:
-        yield "{"
-        for i, (key, item) in enumerate(value.items()):
-            yield f"{',' if i else ''}\n{INDENT * (level + 1)}{json.dumps(key)}: "
-            yield from _json_pieces(item, level + 1)
-        yield f"\n{INDENT * level}}}"
-    elif isinstance(value, (list, tuple)) and value:
-        yield "["
-        for i, item in enumerate(value):
-            yield f"{',' if i else ''}\n{INDENT * (level + 1)}"
-            yield from _json_pieces(item, level + 1)
-        yield f"\n{INDENT * level}]"
-    else:
-        yield json.dumps(value, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def write_json(path: Path | str, result: Result | dict[str, Any]) -> None:
+    """The result's JSON, streamed piece by piece (``measurements`` a chunk at a time) to wherever
+    ``--output`` points (``output_file``)."""
+    output_file.write(path, dump_pieces(result))

@@ -15,26 +15,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from engine.parent import agent_client, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
 from engine.parent.offset import ClockMode, choose_mode
 from engine.parent.orchestrator import Orchestrator, Progress
+from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
-from engine.worker.main import WorkerSpec
+from ipc.spec import WorkerSpec
 
 
 @dataclass
 class RunOutcome:
-    """The JSON-ready result plus what the CLI needs to pick an exit code.
+    """The result plus what the CLI needs to pick an exit code.
 
     The sink is drained by ``drain_sink``, after the caller has saved and shown the result: a
     stalled database then delays (and Ctrl-C cuts short) only the sink's own delivery.
     """
 
-    output: dict[str, Any]
-    per_platform: dict[str, dict[str, Any]]
+    output: Result
+    per_platform: dict[str, PlatformResult]
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
     sink: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +48,7 @@ class RunOutcome:
         if self.close_sink is not None:
             self.sink, self.close_sink = self.close_sink(), None
             for result in self.per_platform.values():
-                result["metadata"]["sink"] = self.sink
+                result.metadata.sink = self.sink
         return self.sink
 
 
@@ -116,18 +119,15 @@ def run_benchmark(
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
     sink_report = orchestrator.sink_report()
     for result in per_platform.values():
-        result["metadata"]["sink"] = sink_report
+        result.metadata.sink = sink_report
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
     if len(platforms) == 1:
-        output = per_platform[platforms[0]]
+        output: Result = per_platform[platforms[0]]
     else:
-        rtts = {p: per_platform[p]["measurements"].column("round_trip_time") for p in platforms}
-        output = {
-            "run_id": settings.run_id,
-            "results": per_platform,
-            "comparison": compare(rtts, {p: per_platform[p]["statistics"] for p in platforms}),
-        }
-    statistics = {p: r["statistics"] for p, r in per_platform.items()}
+        rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
+        comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
+        output = MultiResult(settings.run_id, per_platform, comparison)
+    statistics = {p: msgspec.structs.asdict(r.statistics) for p, r in per_platform.items()}
     return RunOutcome(
         output,
         per_platform,

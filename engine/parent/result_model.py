@@ -1,0 +1,200 @@
+"""The result file as a typed model: msgspec structs, written and read back.
+
+The seed's keys come first in each object and keep their name, type and
+unit; additions follow (DESIGN.md, "Output JSON"). ``dump_pieces`` writes the
+text ``json.dump(indent=2)`` would write for the equivalent dicts, streaming
+the per-ping ``measurements`` a chunk at a time; ``load`` reads a file of this
+format version (or an older one it knows) back into the same structs, so
+``load(dumps(x)) == x``. A field's declaration order is its order in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from engine.parent.measurements import INDENT, Measurements
+
+#: Bumped when a key changes meaning or type; readers refuse versions they do not know.
+FORMAT_VERSION = 1
+
+Number = int | float
+
+
+class Statistics(msgspec.Struct):
+    """``statistics``: the seed's thirteen keys, then additions (ms unless named otherwise)."""
+
+    total_messages: int
+    successful_messages: int
+    failed_messages: int
+    packet_loss_rate: float
+    mean_rtt: float | None
+    median_rtt: float | None
+    min_rtt: float | None
+    max_rtt: float | None
+    std_dev_rtt: float | None
+    p50_rtt: float | None
+    p95_rtt: float | None
+    p99_rtt: float | None
+    jitter: float | None
+    # additions
+    p99_9_rtt: float | None
+    jitter_rfc3550: float | None
+    mean_server_processing: float | None
+    mean_network_rtt: float | None
+    median_network_rtt: float | None
+    p50_network_rtt: float | None
+    p99_network_rtt: float | None
+    mean_client_to_server: float | None
+    mean_server_to_client: float | None
+    send_lag_p50: float | None
+    send_lag_p99: float | None
+    send_lag_max: float | None
+    late_messages: int
+    duplicate_messages: int
+    out_of_order_messages: int
+    malformed_messages: int
+    unknown_messages: int
+
+
+class Metadata(msgspec.Struct):
+    """``metadata``: the seed's eight keys, then how every number was obtained."""
+
+    start_time: float
+    end_time: float
+    duration_ms: float
+    iterations: int
+    timeout_ms: Number
+    platform: str
+    location_id: str
+    run_id: str
+    # additions
+    format_version: int
+    engine_version: str
+    host: dict[str, Any]
+    sdk_versions: dict[str, str]
+    agent_url: str | None
+    agent: dict[str, Any]
+    cooldown_ms: Number
+    warmup: int
+    payload_bytes: int
+    reliable: bool
+    busy_poll_us: int
+    clock_mode: str
+    clock_offset_ms: float | None
+    clock_offset_uncertainty_ms: float | None
+    clock_anchor_uncertainty_ns: int | None
+    one_way_available: bool
+    legacy_agent: bool
+    pings_sent: int | None
+    connect_time_ms: float | None
+    worker_cpu_s: float | None
+    worker_measuring_cpu_s: float | None
+    worker_exit_code: int | None
+    partial: bool
+    error: str | None
+    histogram_out_of_range: int
+    warnings: list[str]
+    sink: dict[str, Any] = {}
+
+
+class LostPing(msgspec.Struct):
+    """A measured ping that got no pong within the timeout; ``timestamp`` is its send time, Unix seconds."""
+
+    message_number: int
+    timestamp: float
+
+
+class PlatformResult(msgspec.Struct):
+    """One platform's object: exactly the seed's file when one platform ran."""
+
+    platform: str
+    measurements: Measurements
+    statistics: Statistics
+    metadata: Metadata
+    lost: list[LostPing] = []
+
+
+class MultiResult(msgspec.Struct):
+    """Several platforms measured side by side in one run."""
+
+    run_id: str
+    results: dict[str, PlatformResult]
+    comparison: dict[str, Any]
+
+
+Result = PlatformResult | MultiResult
+
+
+class _Shape(msgspec.Struct):
+    """Just enough of a file to tell which model it holds and which version wrote it."""
+
+    results: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ResultFormatError(ValueError):
+    """A file that is not a result this version can read."""
+
+
+def platform_results(result: Result) -> dict[str, PlatformResult]:
+    """Every platform's object in a result, one platform or several."""
+    return result.results if isinstance(result, MultiResult) else {result.platform: result}
+
+
+def load(data: bytes) -> Result:
+    """A result file's text back into the model; ``ResultFormatError`` names what is wrong."""
+    try:
+        shape = msgspec.json.decode(data, type=_Shape)
+        metas = [r.get("metadata") or {} for r in shape.results.values()] if shape.results else [shape.metadata or {}]
+        for meta in metas:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            if version != FORMAT_VERSION:
+                raise ResultFormatError(
+                    f"result format version {version!r} is not one this reader knows ({FORMAT_VERSION})"
+                )
+        kind = MultiResult if shape.results is not None else PlatformResult
+        return msgspec.json.decode(data, type=kind, dec_hook=_decode_measurements)
+    except msgspec.DecodeError as exc:  # ValidationError included: the file's shape is wrong
+        raise ResultFormatError(f"not a result file: {exc}") from None
+
+
+def _decode_measurements(kind: type, rows: Any) -> Any:
+    if kind is Measurements and isinstance(rows, list):
+        return Measurements.from_rows(rows)
+    raise NotImplementedError(f"cannot decode {kind}")
+
+
+def dumps(result: Result) -> str:
+    return "".join(dump_pieces(result))
+
+
+def dump_pieces(result: Result) -> Iterator[str]:
+    """The file's text in pieces (``json.dump(indent=2)``'s layout, then a newline)."""
+    yield from _json_pieces(result, 0)
+    yield "\n"
+
+
+def _json_pieces(value: Any, level: int) -> Iterator[str]:
+    """``json.dumps(value, indent=2)`` in pieces, for a value nested ``level`` deep."""
+    if isinstance(value, Measurements):
+        yield from value.iter_json(level)
+    elif isinstance(value, msgspec.Struct):
+        yield from _json_pieces({f: getattr(value, f) for f in value.__struct_fields__}, level)
+    elif isinstance(value, dict) and value:
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield f"{',' if i else ''}\n{INDENT * (level + 1)}{json.dumps(key)}: "
+            yield from _json_pieces(item, level + 1)
+        yield f"\n{INDENT * level}}}"
+    elif isinstance(value, (list, tuple)) and value:
+        yield "["
+        for i, item in enumerate(value):
+            yield f"{',' if i else ''}\n{INDENT * (level + 1)}"
+            yield from _json_pieces(item, level + 1)
+        yield f"\n{INDENT * level}]"
+    else:
+        yield json.dumps(value)

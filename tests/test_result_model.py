@@ -1,0 +1,97 @@
+"""The typed result model: the file it writes is byte for byte the earlier dict-built one, and it loads back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+import engine.parent.results as results
+from engine.parent.compare import compare
+from engine.parent.offset import ClockMode
+from engine.parent.result_model import (
+    FORMAT_VERSION,
+    MultiResult,
+    PlatformResult,
+    ResultFormatError,
+    dumps,
+    load,
+    platform_results,
+)
+from engine.parent.results import PlatformContext, platform_result
+from engine.parent.sinks import disabled_report
+from tests.test_results import SETTINGS, run_with
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def fixed_host(monkeypatch):
+    """The host facts and version the golden files were written with (they vary between machines)."""
+    monkeypatch.setattr(
+        results,
+        "host_facts",
+        lambda: {"python": "3.11.7", "os": "Linux", "cpu_count": 2, "load_average": [0.5, 0.25, 0.1]},
+    )
+    monkeypatch.setattr(results.engine, "version", lambda: "0.1.0")
+
+
+def single() -> PlatformResult:
+    run = run_with([(2, 2), (2.5, 1.25), (7, 3)] * 3 + [(1, 1)], lost=[14])
+    agent = {"version": "0.1.0", "room_id": "r", "same_host": False}
+    r = platform_result(run, SETTINGS, PlatformContext("http://agent", ClockMode.ESTIMATE, agent), 100.0, 101.5)
+    r.metadata.sink = disabled_report()
+    return r
+
+
+def legacy() -> PlatformResult:
+    run = run_with([(2, 2)] * 5)
+    run.done.legacy_agent = True
+    r = platform_result(run, SETTINGS, PlatformContext(None, ClockMode.SAME_HOST), 100.0, 101.5)
+    r.metadata.sink = disabled_report()
+    return r
+
+
+def multi() -> MultiResult:
+    one, leg = single(), legacy()
+    rtts = {p: r.measurements.column("round_trip_time") for p, r in (("udp", one), ("webrtc", leg))}
+    return MultiResult(
+        "r1", {"udp": one, "webrtc": leg}, compare(rtts, {"udp": one.statistics, "webrtc": leg.statistics})
+    )
+
+
+@pytest.mark.parametrize(("build", "golden"), [(single, "result_single.json"), (multi, "result_multi.json")])
+def test_the_file_is_the_one_the_dict_builder_wrote(fixed_host, build, golden):
+    # The golden files were written by the dict-based builder this model replaced, for the same frames.
+    assert dumps(build()) == (GOLDEN / golden).read_text()
+
+
+@pytest.mark.parametrize("build", [single, legacy, multi])
+def test_load_of_dump_is_the_same_result(fixed_host, build):
+    original = build()
+    loaded = load(dumps(original).encode())
+    assert type(loaded) is type(original)
+    assert loaded == original
+    assert dumps(loaded) == dumps(original)  # and it writes the same text again
+
+
+def test_loaded_measurements_keep_nulls_ints_and_columns(fixed_host):
+    loaded = load(dumps(legacy()).encode())
+    assert loaded.measurements[0]["client_to_server"] is None
+    assert [m["message_number"] for m in loaded.measurements] == [1, 2, 3, 4, 5]
+    assert loaded.measurements.column("round_trip_time").tolist() == pytest.approx([4.1] * 5)
+    assert loaded.metadata.format_version == FORMAT_VERSION
+    assert list(platform_results(load(dumps(multi()).encode()))) == ["udp", "webrtc"]
+
+
+def test_files_it_cannot_read_are_refused_in_words(fixed_host):
+    text = dumps(single())
+    with pytest.raises(ResultFormatError, match="version 99"):
+        load(text.replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99').encode())
+    with pytest.raises(ResultFormatError, match="not a result file"):
+        load(b"{not json")
+    with pytest.raises(ResultFormatError, match="not a result file"):
+        load(text.replace('"total_messages": 11', '"total_messages": "eleven"').encode())
+    with pytest.raises(ResultFormatError, match="version None"):
+        load(msgspec.json.encode({"platform": "udp"}))
