@@ -6,6 +6,7 @@ becomes one ``BenchError`` line naming the URL and the problem.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urljoin
 
@@ -65,11 +66,17 @@ async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
 
 
 async def connect(
-    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S
+    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S, duration_s: float | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
+    """Ask the agent for a room/session lasting ``duration_s``; returns (room_id, the platform's credentials).
+
+    The agent may grant less (it caps session length); ``expires_at`` in the credentials says when it ends.
+    """
     url = _url(base, "connect")
-    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, ConnectAnswer, timeout_s)
+    body: dict[str, Any] = {"platform": platform, "reliable": reliable}
+    if duration_s is not None:
+        body["duration_s"] = math.ceil(duration_s)
+    answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
     room_id, credentials = answer.get("room_id"), answer.get(platform)
     if not isinstance(room_id, str):
         raise BenchError(f"agent {url} answered an unexpected shape: no room_id")

@@ -21,7 +21,7 @@ from engine.parent import agent_client, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
 from engine.parent.offset import ClockMode, choose_mode
-from engine.parent.orchestrator import Orchestrator, Progress
+from engine.parent.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
@@ -56,11 +56,17 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def session_s(settings: RunSettings, connect_timeout_s: float) -> float:
+    """How long the agent's session must last: joining, the whole schedule, the last timeout, and the hang slack."""
+    pings = settings.warmup + settings.iterations
+    return connect_timeout_s + pings * settings.cooldown_ms / 1e3 + settings.timeout_ms / 1e3 + HANG_SLACK_S
+
+
 async def _handshake(
-    platform: str, url: str, settings: RunSettings, timeout_s: float
+    platform: str, url: str, settings: RunSettings, timeout_s: float, duration_s: float
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
-    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s)
+    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, timeout_s, duration_s)
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
@@ -84,7 +90,11 @@ def run_benchmark(
         for platform in platforms:
             room_id, credentials, ctx = asyncio.run(
                 _handshake(
-                    platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
+                    platform,
+                    agent_urls[platform],
+                    settings,
+                    min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
+                    session_s(settings, connect_timeout_s),
                 )
             )
             rooms[platform], contexts[platform] = room_id, ctx

@@ -23,6 +23,7 @@ from engine.worker.clock import take_anchor
 from engine.worker.pacer import Pacer
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session
+from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
@@ -85,8 +86,9 @@ async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
         if kind == "error":
             stop.set()
 
-    pump = loop.create_task(_pump(session, writer, spec.flush_interval_s))
+    pump = loop.create_task(_pump(session, writer, spec.flush_interval_s, Silence(spec.timeout_ns, notify)))
     pacer: Pacer | None = None
+    session_timer: asyncio.TimerHandle | None = None
     partial = False
     cpu_at_start: float | None = None
     try:
@@ -106,6 +108,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
             loop.call_soon(session.match)  # earlier pongs are matched in the idle time after a send
 
         pacer = Pacer(start, spec.interval_ns, session.total, send)
+        session_timer = session_end(spec.credentials, start + session.total * spec.interval_ns + spec.timeout_ns, notify)
         pacer.start()
         partial = not await _until_resolved(session, pacer, stop)
     except TimeoutError:
@@ -126,6 +129,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
         writer.send(Event("error", f"{spec.platform}: {type(exc).__name__}: {exc}", fatal=True))
         partial = True
     finally:
+        if session_timer is not None:
+            session_timer.cancel()
         if pacer is not None:
             pacer.stop()
         pump.cancel()
@@ -183,12 +188,14 @@ async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -
         stopped.cancel()
 
 
-async def _pump(session: Session, writer: FrameWriter, interval_s: float) -> None:
-    """Every flush interval: declare timed-out pings lost and ship what was matched."""
+async def _pump(session: Session, writer: FrameWriter, interval_s: float, silence: Silence) -> None:
+    """Every flush interval: declare timed-out pings lost, ship what was matched, notice a silent echo."""
     while True:
         await asyncio.sleep(interval_s)
-        session.expire(time.perf_counter_ns())
+        now = time.perf_counter_ns()
+        session.expire(now)
         _flush(session, writer)
+        silence.check(session.arrivals, session.sent, now)
 
 
 def _flush(session: Session, writer: FrameWriter) -> None:
