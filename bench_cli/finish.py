@@ -25,25 +25,35 @@ EXIT_PLATFORM_FAILED = 1
 EXIT_UNSAVED = 3
 
 
+def say(text: str, err: bool = False) -> None:
+    """``click.echo`` that survives a closed standard output: the summary is lost, nothing else."""
+    try:
+        click.echo(text, err=err)
+    except BrokenPipeError:
+        if err:
+            raise
+        output_file.drop_stdout()
+
+
 def finish(outcome: RunOutcome, output: Path | None, interrupted: Callable[[], int]) -> int:
     """Everything after the measuring; ``interrupted`` says so and returns the exit code of a stopped run."""
     to_stdout = output is not None and output_file.is_stdout(output)
     for result in outcome.per_platform.values():
-        click.echo(render(result), err=to_stdout)
+        say(render(result), err=to_stdout)
     if isinstance(outcome.output, MultiResult):
-        click.echo(render_comparison(outcome.output.comparison), err=to_stdout)
+        say(render_comparison(outcome.output.comparison), err=to_stdout)
     unsaved = _save(output, outcome)
     sink = outcome.drain_sink()
     if sink["enabled"] and output is not None and not unsaved and output_file.is_regular(output):
         unsaved = _save(output, outcome)  # again, now with the sink's final report
     if output is not None and not to_stdout and not unsaved:
-        click.echo(f"results written to {output}")
+        say(f"results written to {output}")
     for line in [*unsaved, *report_lines(sink)]:
-        click.echo(line, err=True)
+        say(line, err=True)
     stopped = outcome.interrupted or sink.get("interrupted")
     if not stopped:
         for error in outcome.errors:
-            click.echo(f"benchmark-runner: error: {error}", err=True)
+            say(f"benchmark-runner: error: {error}", err=True)
     code = (
         interrupted()
         if stopped

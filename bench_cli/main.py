@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
+from engine.worker.protocol import MAX_MESSAGE_BYTES
 
 EXIT_BAD_INPUT = 2
 #: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
@@ -52,6 +54,14 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     if not names:
         raise BenchError("--platform is required")
     return list(dict.fromkeys(names))
+
+
+def _check_payload(payload_bytes: int, platforms: list[str]) -> None:
+    """A ping must fit in one message of every platform, and under the echo's own limit."""
+    for name in platforms:
+        limit = min(transports.PLATFORMS[name].max_message_bytes, MAX_MESSAGE_BYTES)
+        if payload_bytes > limit:
+            raise BenchError(f"--payload-bytes {payload_bytes} is more than {name} carries in one message ({limit:,} bytes)")
 
 
 def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]:
@@ -198,8 +208,9 @@ def cli(
     )
     check_settings(settings)
     sink = sink_config(influx)
-    if connect_timeout <= 0:
-        raise BenchError(f"--connect-timeout must be positive, got {connect_timeout:g}")
+    if not 0 < connect_timeout < math.inf:  # also refuses nan
+        raise BenchError(f"--connect-timeout must be a positive number of seconds, got {connect_timeout:g}")
+    _check_payload(payload_bytes, platforms)
     if output is not None:
         try:
             output_file.check(output)

@@ -6,7 +6,9 @@ becomes one ``BenchError`` line naming the URL and the problem.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -40,7 +42,7 @@ async def _request(
             async with http.request(method, url, json=body) as resp:
                 data = await resp.read()
                 if resp.status >= 400:
-                    raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
+                    raise BenchError(f"agent {url} answered HTTP {resp.status} {resp.reason or ''}: {first_words(data)}")
     except TimeoutError:
         raise BenchError(f"agent {url} did not answer within {timeout_s:g} s") from None
     except aiohttp.InvalidURL:
@@ -53,6 +55,13 @@ async def _request(
         raise BenchError(f"agent {url} answered an unexpected shape: {exc}") from None
     except msgspec.DecodeError:
         raise BenchError(f"agent {url} answered something that is not JSON: {data[:80]!r}") from None
+
+
+def first_words(body: bytes, limit: int = 80) -> str:
+    """The start of an error body as one line: markup dropped, whitespace collapsed (a web server's 404 page is HTML)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]*>", " ", body[:4096].decode(errors="replace"), flags=re.S | re.I)
+    words = " ".join(html.unescape(text).split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
 def _url(base: str, path: str) -> str:

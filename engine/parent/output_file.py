@@ -55,8 +55,12 @@ def check(path: Path | str) -> None:
 def write(path: Path | str, pieces: Iterable[str]) -> None:
     """Write ``pieces`` (text, in order) to ``path``; OSError names the path and the errno."""
     if is_stdout(path):
-        sys.stdout.writelines(pieces)
-        sys.stdout.flush()
+        try:
+            sys.stdout.writelines(pieces)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            drop_stdout()
+            raise
         return
     path = Path(path)
     node = _node(path)
@@ -92,3 +96,11 @@ def is_regular(path: Path | str) -> bool:
     """True when ``path`` names (through any symlink) a regular file: one that can be written again."""
     node = None if is_stdout(path) else _node(Path(path))
     return node is not None and stat.S_ISREG(node.st_mode)
+
+
+def drop_stdout() -> None:
+    """After a reader closed standard output (``| head -1``): send the rest to /dev/null, so the run's other
+    outputs still happen and the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -148,14 +148,18 @@ def run_benchmark(
     )
 
 
+#: The longest --timeout or --cooldown taken: a day, so every instant stays a finite int64 of ns.
+MAX_INTERVAL_MS = 86_400_000
+
+
 def check_settings(settings: RunSettings) -> None:
     """The input checks DESIGN.md asks for, as one-line errors."""
     if settings.iterations <= 0:
         raise BenchError(f"--iterations must be at least 1, got {settings.iterations}")
-    if settings.timeout_ms <= 0:
-        raise BenchError(f"--timeout must be a positive number of ms, got {settings.timeout_ms:g}")
-    if settings.cooldown_ms < 0:
-        raise BenchError(f"--cooldown must be 0 or more ms, got {settings.cooldown_ms:g}")
+    if not 0 < settings.timeout_ms <= MAX_INTERVAL_MS:  # also refuses nan
+        raise BenchError(f"--timeout must be more than 0 and at most {MAX_INTERVAL_MS} ms, got {settings.timeout_ms:g}")
+    if not 0 <= settings.cooldown_ms <= MAX_INTERVAL_MS:
+        raise BenchError(f"--cooldown must be 0 to {MAX_INTERVAL_MS} ms, got {settings.cooldown_ms:g}")
     if settings.warmup < 0:
         raise BenchError(f"--warmup must be 0 or more, got {settings.warmup}")
     if settings.busy_poll_us < 0:
