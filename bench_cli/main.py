@@ -21,6 +21,7 @@ from dotenv import load_dotenv
 import engine
 import transports
 from bench_cli.finish import finish
+from bench_cli.origin import bad_parameter, naming_environment
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, sink_config
 from engine.parent import output_file
@@ -79,6 +80,20 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     return urls
 
 
+def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unreliable: bool) -> list[str]:
+    """Flags the chosen platforms ignore: worth a word, since the user expected them to change something."""
+    out = [
+        f"--unreliable changes nothing for {name}: it has unreliable delivery only"
+        for name in platforms
+        if unreliable and "reliable" not in transports.PLATFORMS[name].modes
+    ]
+    for value in agent_urls:
+        name, sep, _ = value.partition("=")
+        if sep and name in transports.PLATFORMS and name not in platforms:
+            out.append(f"--agent-url {name}=…: {name} is not being run, so it is not used")
+    return out
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option(
     "--platform",
@@ -94,30 +109,33 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Echo agent API endpoint. Omitted for webrtc/udp: an embedded agent runs on 127.0.0.1.",
 )
 @click.option(
-    "--iterations", type=int, envvar="ITERATIONS", default=100, help="Measured pings per platform (env ITERATIONS)."
+    "--iterations", type=int, envvar="ITERATIONS", show_envvar=True, default=100, help="Measured pings per platform."
 )
 @click.option(
     "--timeout",
     "timeout_ms",
     type=float,
     envvar="TIMEOUT_MS",
+    show_envvar=True,
     default=5000,
-    help="Ping timeout in ms (env TIMEOUT_MS).",
+    help="Ping timeout in ms.",
 )
 @click.option(
     "--cooldown",
     "cooldown_ms",
     type=float,
     envvar="COOLDOWN_MS",
+    show_envvar=True,
     default=100,
-    help="Interval between pings in ms, open loop (env COOLDOWN_MS).",
+    help="Interval between pings in ms, open loop.",
 )
 @click.option(
     "--location",
     "location_id",
     envvar="LOCATION_ID",
+    show_envvar=True,
     default="local",
-    help="Location identifier, e.g. us-west-2 (env LOCATION_ID).",
+    help="Location identifier, e.g. us-west-2.",
 )
 @click.option(
     "--output",
@@ -126,24 +144,29 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Save results to this JSON file (a FIFO or device is written straight into); - = standard output, the summary then goes to standard error.",
 )
 @click.option("--verbose", is_flag=True, help="Enable verbose logging.")
-@click.option("--warmup", type=int, envvar="WARMUP", default=5, help="Unmeasured pings sent first (env WARMUP).")
+@click.option(
+    "--warmup", type=int, envvar="WARMUP", show_envvar=True, default=5, help="Unmeasured pings sent first."
+)
 @click.option(
     "--payload-bytes",
     type=int,
     envvar="PAYLOAD_BYTES",
+    show_envvar=True,
     default=0,
-    help="Pad each ping to this many bytes; 0 = no padding (env PAYLOAD_BYTES).",
+    help="Pad each ping to this many bytes; 0 = no padding.",
 )
 @click.option(
     "--unreliable",
     is_flag=True,
     envvar="UNRELIABLE",
+    show_envvar=True,
     help="Unordered data channel with no retransmits (webrtc, livekit).",
 )
 @click.option(
     "--clock-mode",
     type=click.Choice(["auto", "same-host", "synced", "estimate"]),
     envvar="CLOCK_MODE",
+    show_envvar=True,
     default="auto",
     help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.",
 )
@@ -151,6 +174,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     "--busy-poll-us",
     type=int,
     envvar="BUSY_POLL_US",
+    show_envvar=True,
     default=0,
     help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. 0 = off.",
 )
@@ -158,6 +182,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     "--connect-timeout",
     type=float,
     envvar="CONNECT_TIMEOUT_S",
+    show_envvar=True,
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
@@ -187,35 +212,38 @@ def cli(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    platforms = _platforms(platform_)
-    urls = _agent_urls(agent_url, platforms)
-    single_mode = [p for p in platforms if "unreliable" not in transports.PLATFORMS[p].modes]
-    if unreliable and single_mode:
-        raise BenchError(
-            f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
+    with naming_environment(click.get_current_context()):
+        platforms = _platforms(platform_)
+        urls = _agent_urls(agent_url, platforms)
+        single_mode = [p for p in platforms if "unreliable" not in transports.PLATFORMS[p].modes]
+        if unreliable and single_mode:
+            raise BenchError(
+                f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
+            )
+        settings = RunSettings(
+            run_id=new_run_id(),
+            iterations=iterations,
+            timeout_ms=int(timeout_ms) if float(timeout_ms).is_integer() else timeout_ms,
+            cooldown_ms=cooldown_ms,
+            warmup=warmup,
+            payload_bytes=payload_bytes,
+            location_id=location_id,
+            reliable=not unreliable,
+            clock_mode=clock_mode,
+            busy_poll_us=busy_poll_us,
         )
-    settings = RunSettings(
-        run_id=new_run_id(),
-        iterations=iterations,
-        timeout_ms=int(timeout_ms) if float(timeout_ms).is_integer() else timeout_ms,
-        cooldown_ms=cooldown_ms,
-        warmup=warmup,
-        payload_bytes=payload_bytes,
-        location_id=location_id,
-        reliable=not unreliable,
-        clock_mode=clock_mode,
-        busy_poll_us=busy_poll_us,
-    )
-    check_settings(settings)
-    sink = sink_config(influx)
-    if not 0 < connect_timeout < math.inf:  # also refuses nan
-        raise BenchError(f"--connect-timeout must be a positive number of seconds, got {connect_timeout:g}")
-    _check_payload(payload_bytes, platforms)
-    if output is not None:
-        try:
-            output_file.check(output)
-        except OSError as exc:
-            raise BenchError(str(exc)) from None
+        check_settings(settings)
+        sink = sink_config(influx)
+        if not 0 < connect_timeout < math.inf:  # also refuses nan
+            raise BenchError(f"--connect-timeout must be a positive number of seconds, got {connect_timeout:g}")
+        _check_payload(payload_bytes, platforms)
+        if output is not None:
+            try:
+                output_file.check(output)
+            except OSError as exc:
+                raise BenchError(str(exc)) from None
+    for line in _flags_without_effect(platforms, agent_url, unreliable):
+        click.echo(f"benchmark-runner: warning: {line}", err=True)
 
     with contextlib.ExitStack() as stack:
         for platform in [p for p in platforms if p not in urls]:
@@ -280,7 +308,8 @@ def main() -> None:
         click.echo(f"benchmark-runner: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.UsageError as exc:
-        click.echo(f"benchmark-runner: error: {exc.format_message()}", err=True)
+        message = bad_parameter(exc, args) if isinstance(exc, click.BadParameter) else exc.format_message()
+        click.echo(f"benchmark-runner: error: {message}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()

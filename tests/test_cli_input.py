@@ -89,3 +89,42 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path, delay_s):
     # Before Python's own handler is in place the signal simply ends the process, which is silent too.
     assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, stderr)
     assert len(stderr.strip().splitlines()) <= 1, stderr
+
+
+def test_help_names_the_environment_variable_of_every_flag_that_has_one(cli):
+    from bench_cli.main import cli as command
+
+    text = " ".join(cli("--help").stdout.split())
+    with_env = [p for p in command.params if p.envvar]
+    assert {"UNRELIABLE", "CLOCK_MODE", "BUSY_POLL_US", "CONNECT_TIMEOUT_S"} <= {p.envvar for p in with_env}
+    for param in with_env:
+        assert f"env var: {param.envvar}" in text, param.envvar
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [({"ITERATIONS": "abc"}, "environment variable ITERATIONS"), ({"CLOCK_MODE": "bogus"}, "CLOCK_MODE"),
+     ({"BUSY_POLL_US": "-1"}, "BUSY_POLL_US"), ({"TIMEOUT_MS": "nan"}, "TIMEOUT_MS"),
+     ({"INFLUXDB_BATCH_SIZE": "0", "INFLUXDB_URL": "http://127.0.0.1:9"}, "INFLUXDB_BATCH_SIZE")],
+)
+def test_a_bad_environment_value_names_the_variable(cli, env, needle):
+    proc = cli("--platform", "udp", env=env)
+    assert_one_line_error(proc, needle)
+    assert "Invalid value for '--" not in proc.stderr
+
+
+def test_a_bad_flag_value_names_the_flag_only(cli):
+    proc = cli("--platform", "udp", "--iterations", "abc")
+    assert_one_line_error(proc, "--iterations", "abc")
+    assert "ITERATIONS" not in proc.stderr
+
+
+def test_flags_that_do_nothing_for_the_platforms_run_say_so(cli):
+    proc = cli(
+        *("--platform", "udp", "--iterations", "5", "--cooldown", "1", "--unreliable"),
+        *("--agent-url", "webrtc=http://127.0.0.1:9"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("benchmark-runner: warning:")]
+    assert len(warned) == 2, proc.stderr
+    assert "--unreliable changes nothing for udp" in warned[0] and "--agent-url webrtc=" in warned[1]
