@@ -8,7 +8,6 @@ do the same with 128 + their number.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import signal
@@ -25,7 +24,6 @@ from bench_cli.origin import bad_parameter, naming_environment
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, sink_config
 from engine.parent import output_file
-from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
@@ -245,11 +243,7 @@ def cli(
     for line in _flags_without_effect(platforms, agent_url, unreliable):
         click.echo(f"benchmark-runner: warning: {line}", err=True)
 
-    with contextlib.ExitStack() as stack:
-        for platform in [p for p in platforms if p not in urls]:
-            # One agent process per platform, so one echo's event loop never delays another's pongs.
-            urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
+    with ProgressBar(len(platforms) * iterations) as bar:
         outcome = run_benchmark(
             platforms,
             urls,

@@ -8,6 +8,7 @@ This is what the CLI calls; it knows no terminal. Input problems raise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -17,14 +18,17 @@ from typing import Any
 
 import msgspec
 
+import transports
 from engine.parent import agent_client, results
 from engine.parent.compare import compare
+from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.offset import ClockMode, choose_mode
 from engine.parent.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.parent.worker_process import WorkerProcess
 from ipc.spec import WorkerSpec
 
 
@@ -72,6 +76,31 @@ async def _handshake(
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
 
 
+def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
+    """/disconnect every room the run got, whatever happened since."""
+    for platform, room_id in rooms.items():
+        asyncio.run(agent_client.disconnect(urls[platform], room_id))
+
+
+def _worker_spec(
+    platform: str, credentials: dict[str, Any], settings: RunSettings, connect_timeout_s: float, log_level: int
+) -> WorkerSpec:
+    return WorkerSpec(
+        platform=platform,
+        credentials=credentials,
+        run_id=settings.run_id,
+        iterations=settings.iterations,
+        warmup=settings.warmup,
+        interval_ns=round(settings.cooldown_ms * 1e6),
+        timeout_ns=round(settings.timeout_ms * 1e6),
+        payload_bytes=settings.payload_bytes,
+        reliable=settings.reliable,
+        busy_poll_ns=settings.busy_poll_us * 1000,
+        connect_timeout_s=connect_timeout_s,
+        log_level=log_level,
+    )
+
+
 def run_benchmark(
     platforms: list[str],
     agent_urls: dict[str, str],
@@ -82,49 +111,41 @@ def run_benchmark(
     log_level: int = logging.WARNING,
     sink: SinkConfig | None = None,
 ) -> RunOutcome:
-    """Measure every platform at once, one worker each; returns the seed-shaped result."""
+    """Measure every platform at once, one worker each; returns the seed-shaped result.
+
+    A platform missing from ``agent_urls`` gets an embedded agent on 127.0.0.1, one process per platform
+    so one echo's loop never delays another's pongs. Workers start first: they load their SDKs while the
+    agents start and the handshakes run.
+    """
     contexts: dict[str, PlatformContext] = {}
     rooms: dict[str, str] = {}
     specs = []
-    try:
+    urls = dict(agent_urls)
+    workers = {p: WorkerProcess(p) for p in platforms}
+    with contextlib.ExitStack() as cleanup:  # undone in reverse: rooms released, agents stopped, idle workers let go
+        for worker in workers.values():
+            cleanup.callback(worker.abandon)
+        for platform in [p for p in platforms if p not in urls]:
+            urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
+        cleanup.callback(_release, urls, rooms)
         for platform in platforms:
-            room_id, credentials, ctx = asyncio.run(
-                _handshake(
-                    platform,
-                    agent_urls[platform],
-                    settings,
-                    min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
-                    session_s(settings, connect_timeout_s),
-                )
+            handshake = _handshake(
+                platform,
+                urls[platform],
+                settings,
+                min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
+                session_s(settings, connect_timeout_s),
             )
-            rooms[platform], contexts[platform] = room_id, ctx
-            specs.append(
-                WorkerSpec(
-                    platform=platform,
-                    credentials=credentials,
-                    run_id=settings.run_id,
-                    iterations=settings.iterations,
-                    warmup=settings.warmup,
-                    interval_ns=round(settings.cooldown_ms * 1e6),
-                    timeout_ns=round(settings.timeout_ms * 1e6),
-                    payload_bytes=settings.payload_bytes,
-                    reliable=settings.reliable,
-                    busy_poll_ns=settings.busy_poll_us * 1000,
-                    connect_timeout_s=connect_timeout_s,
-                    log_level=log_level,
-                )
-            )
+            rooms[platform], credentials, contexts[platform] = asyncio.run(handshake)
+            specs.append(_worker_spec(platform, credentials, settings, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
         }
-        orchestrator = Orchestrator(specs, progress, sink, series, verbose=log_level <= logging.INFO)
+        orchestrator = Orchestrator(specs, workers, progress, sink, series, verbose=log_level <= logging.INFO)
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
-    finally:
-        for platform, room_id in rooms.items():
-            asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
     sink_report = orchestrator.sink_report()
@@ -153,7 +174,7 @@ MAX_INTERVAL_MS = 86_400_000
 
 
 def check_settings(settings: RunSettings) -> None:
-    """The input checks DESIGN.md asks for, as one-line errors."""
+    """The input checks docs/ARCHITECTURE.md asks for, as one-line errors."""
     if settings.iterations <= 0:
         raise BenchError(f"--iterations must be at least 1, got {settings.iterations}")
     if not 0 < settings.timeout_ms <= MAX_INTERVAL_MS:  # also refuses nan
