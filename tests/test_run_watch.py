@@ -68,9 +68,11 @@ def test_runner_asks_for_a_session_as_long_as_its_schedule():
     async def scenario():
         async with serving(EchoAgent({"udp": LocalRooms("udp", "127.0.0.1")})) as url:
             _, credentials = await agent_client.connect(url, "udp", True, 5, needed)
-            return credentials["expires_at"] - time.time()
+            return credentials["expires_at"] - time.time(), credentials["session_ends_at"] - time.time()
 
-    assert needed - 2 < run(scenario()) <= needed + 1
+    agents_clock, own_clock = run(scenario())
+    assert needed - 2 < agents_clock <= needed + 1
+    assert needed - 3 < own_clock <= needed - 1  # on this host's clock, never later than the agent's end
 
 
 def _read_until(stream, needle: str, seen: list[str], found: threading.Event) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import time
 from typing import Any
 from urllib.parse import urljoin
 
@@ -79,18 +80,24 @@ async def connect(
 ) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session lasting ``duration_s``; returns (room_id, the platform's credentials).
 
-    The agent may grant less (it caps session length); ``expires_at`` in the credentials says when it ends.
+    The agent may grant less (it caps session length). Its ``session.duration_s`` becomes ``session_ends_at``
+    in the credentials, on this host's clock (counted from before the request, so never late): the agent's
+    own ``expires_at`` is on its clock, which may be set differently.
     """
     url = _url(base, "connect")
     body: dict[str, Any] = {"platform": platform, "reliable": reliable}
     if duration_s is not None:
         body["duration_s"] = math.ceil(duration_s)
+    asked_at = time.time()
     answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
     room_id, credentials = answer.get("room_id"), answer.get(platform)
     if not isinstance(room_id, str):
         raise BenchError(f"agent {url} answered an unexpected shape: no room_id")
     if not isinstance(credentials, dict):
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")
+    granted = answer.get("session")
+    if isinstance(granted, dict) and isinstance(granted.get("duration_s"), int):
+        credentials["session_ends_at"] = asked_at + granted["duration_s"] - 1  # the agent rounds its clock down
     return room_id, credentials
 
 

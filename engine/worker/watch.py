@@ -45,12 +45,14 @@ class Silence:
 def session_end(
     credentials: Mapping[str, Any], schedule_end_ns: int, notify: Notify
 ) -> asyncio.TimerHandle | None:
-    """When the agent's session (``expires_at``, Unix seconds) ends before the schedule does, say so now,
-    and at that instant stop the run with an error: pings after it would be lost for a reason of our own.
+    """When the agent's session ends before the schedule does, say so now, and at that instant stop the run
+    with an error: pings after it would be lost for a reason of our own.
 
-    ``schedule_end_ns`` is on ``time.perf_counter_ns``'s clock. Returns the timer (cancel it when done).
+    The end is ``session_ends_at`` (this host's clock, from the granted duration), else the agent's
+    ``expires_at`` (Unix seconds on its clock: agents that grant no duration). ``schedule_end_ns`` is on
+    ``time.perf_counter_ns``'s clock. Returns the timer (cancel it when done).
     """
-    expires_at = credentials.get("expires_at")
+    expires_at = credentials.get("session_ends_at", credentials.get("expires_at"))
     if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
         return None
     left_s = expires_at - time.time()
