@@ -54,15 +54,12 @@ def finish(outcome: RunOutcome, output: Path | None, interrupted: Callable[[], i
     if not stopped:
         for error in outcome.errors:
             say(f"benchmark-runner: error: {error}", err=True)
-    code = (
-        interrupted()
-        if stopped
-        else EXIT_UNSAVED
-        if unsaved or sink.get("lost")
-        else EXIT_PLATFORM_FAILED
-        if outcome.errors
-        else 0
-    )
+    if stopped:
+        code = interrupted()
+    elif unsaved or sink.get("lost"):
+        code = EXIT_UNSAVED
+    else:
+        code = EXIT_PLATFORM_FAILED if outcome.errors else 0
     if sink.get("interrupted"):
         # The client's HTTP thread may sit in a request to the stalled server for its whole timeout,
         # and a normal exit would join it: everything is written and spooled, so leave now.
