@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.agent_http import agent_env, run_agent
 from tests.conftest import CLI, cli_env
 from tests.test_cli_errors import assert_one_line_error
 
@@ -125,3 +126,12 @@ def test_flags_that_do_nothing_for_the_platforms_run_say_so(cli):
     warned = [line for line in proc.stderr.splitlines() if line.startswith("benchmark-runner: warning:")]
     assert len(warned) == 2, proc.stderr
     assert "--unreliable changes nothing for udp" in warned[0] and "--agent-url webrtc=" in warned[1]
+
+
+def test_short_livekit_secret_is_one_line_of_our_own(tmp_path):
+    env = agent_env(LIVEKIT_URL="ws://127.0.0.1:9", LIVEKIT_API_KEY="key", LIVEKIT_API_SECRET="short")
+    proc = run_agent(tmp_path, "livekit", env)  # nothing listens at :9, so it stops after the check
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "LIVEKIT_API_SECRET is 5 bytes, under the 32" in lines[0], proc.stderr
+    assert "InsecureKeyLengthWarning" not in proc.stderr and "short" not in proc.stderr
