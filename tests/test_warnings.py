@@ -61,7 +61,7 @@ def healthy_run(tmp_path, platform: str) -> tuple[dict, str]:
 def test_healthy_loopback_run_shows_no_warning(tmp_path, platform):
     # A second run is allowed: a stall from another job on a shared machine is a true warning for that run,
     # while a miscalibrated rule warns on every run (before the floors, both warnings came every time).
-    for attempt in range(2):
+    for _attempt in range(2):
         result, printed = healthy_run(tmp_path, platform)
         if not result["metadata"]["warnings"]:
             break
