@@ -18,12 +18,12 @@ def flush_spool(victoria, spool, cwd) -> subprocess.CompletedProcess[str]:
     return run_cli("flush-spool", *sink_args(victoria.url, spool), cwd=cwd)
 
 
-def copies(victoria, run_id: str, raw: bool) -> Counter:
+def copies(victoria, run_id: str, as_influxdb: bool) -> Counter:
     series = victoria.wait_for(
         f'{{__name__="latency_measurements_message_number",run_id="{run_id}"}}',
         "latency_measurements_message_number",
         ITERATIONS,
-        raw=raw,
+        as_influxdb=as_influxdb,
     )
     return Counter(int(v) for _, v in points(series["latency_measurements_message_number"]))
 
@@ -46,10 +46,10 @@ def test_timed_out_batch_is_spooled_not_retried_so_replay_stores_each_point_once
     assert sink["retries"] == 0 and "may have applied it" in sink["error"]
     assert sink["spooled"] == ITERATIONS + 1 and sink["written"] == 0
     assert flush_spool(victoria, spool, tmp_path).returncode == 0
-    raw = copies(victoria, run_id, raw=True)
+    raw = copies(victoria, run_id, as_influxdb=False)
     assert sorted(raw) == list(range(1, ITERATIONS + 1))
     assert max(raw.values()) <= 2  # sent once (maybe applied) and once from the spool; 5 with retries
-    assert copies(victoria, run_id, raw=False) == Counter(range(1, ITERATIONS + 1))
+    assert copies(victoria, run_id, as_influxdb=True) == Counter(range(1, ITERATIONS + 1))
 
 
 def test_ctrl_c_while_draining_a_stalled_database_saves_first_and_spools_the_rest(tmp_path, victoria):
@@ -92,6 +92,6 @@ def test_ctrl_c_while_draining_a_stalled_database_saves_first_and_spools_the_res
     assert sink["interrupted"] and sink["complete"] and sink["spooled"] == ITERATIONS + 1
     assert len((spool / f"{run_id}.lp").read_bytes().splitlines()) == ITERATIONS + 1
     assert flush_spool(victoria, spool, tmp_path).returncode == 0
-    assert copies(victoria, run_id, raw=False) == Counter(range(1, ITERATIONS + 1))
+    assert copies(victoria, run_id, as_influxdb=True) == Counter(range(1, ITERATIONS + 1))
     numbers = points(latency(victoria, run_id, ITERATIONS)["latency_measurements_message_number"])
     assert len({v for _, v in numbers}) == ITERATIONS

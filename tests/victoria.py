@@ -9,10 +9,13 @@ the flush finishes a moment after the call returns.
 InfluxDB keeps one point per series and instant: writing an identical point
 again overwrites it, which is what makes the sink's delivery exactly once
 there (a timed-out request may still have been applied, and its batch is then
-spooled and replayed). VictoriaMetrics stores every copy, so ``export``
-collapses identical (instant, value) copies within a series the same way;
-``raw=True`` shows the copies. Its ``-dedup.minScrapeInterval`` is no stand-in:
-it also merges distinct points that share a millisecond.
+spooled and replayed). VictoriaMetrics stores every copy, so
+``export(..., as_influxdb=True)`` collapses identical (instant, value) copies
+within a series the same way. Its timestamps are milliseconds, so that is
+exact only for ``message_number``, whose values differ between distinct
+pings; a float field of two pings in the same millisecond can coincide.
+``-dedup.minScrapeInterval`` is no stand-in either: it merges distinct
+points that share a millisecond.
 """
 
 from __future__ import annotations
@@ -107,9 +110,9 @@ class VictoriaMetrics:
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
 
-    def export(self, match: str, raw: bool = False) -> dict[str, list[dict]]:
+    def export(self, match: str, as_influxdb: bool = False) -> dict[str, list[dict]]:
         """``{series name: [{"labels", "values", "timestamps"}, ...]}`` for a series selector, after a flush;
-        identical copies of a point collapsed into one as InfluxDB stores them, unless ``raw``."""
+        ``as_influxdb``: identical copies of a point collapsed into one, as InfluxDB stores them."""
         urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
         body = urllib.parse.urlencode({"match[]": match}).encode()
         with urllib.request.urlopen(f"{self.url}/api/v1/export", data=body, timeout=10) as r:
@@ -118,7 +121,7 @@ class VictoriaMetrics:
                 row = json.loads(line)
                 labels = dict(row["metric"])
                 pairs = list(zip(row["timestamps"], row["values"]))
-                if not raw:
+                if as_influxdb:
                     pairs = list(dict.fromkeys(pairs))
                 out[labels.pop("__name__")].append(
                     {"labels": labels, "values": [v for _, v in pairs], "timestamps": [t for t, _ in pairs]}
@@ -126,12 +129,12 @@ class VictoriaMetrics:
             return dict(out)
 
     def wait_for(
-        self, match: str, name: str, count: int, timeout_s: float = 10.0, raw: bool = False
+        self, match: str, name: str, count: int, timeout_s: float = 10.0, as_influxdb: bool = False
     ) -> dict[str, list[dict]]:
         """Export until series ``name`` holds at least ``count`` points (bounded), then return it all."""
         deadline = time.monotonic() + timeout_s
         while True:
-            series = self.export(match, raw)
+            series = self.export(match, as_influxdb)
             if sum(len(s["values"]) for s in series.get(name, [])) >= count or time.monotonic() > deadline:
                 return series
             time.sleep(0.1)
