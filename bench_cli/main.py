@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 import engine
 import transports
 from bench_cli.finish import finish
+from bench_cli.impair import SPEC_HELP, checked_spec, impair_cli
 from bench_cli.origin import bad_parameter, naming_environment
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, sink_config
@@ -30,6 +31,8 @@ from engine.parent.runner import check_settings, new_run_id, run_benchmark
 from engine.worker.protocol import MAX_MESSAGE_BYTES
 
 EXIT_BAD_INPUT = 2
+#: Platforms whose traffic the impairment proxy can carry: plain UDP, and WebRTC with an agent on loopback.
+IMPAIRABLE = ("udp", "webrtc")
 #: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _stopped_by = [signal.SIGINT]
@@ -184,6 +187,13 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
+@click.option("--impair", "impair", default=None, metavar="SPEC", help="Route udp through an impairment proxy. " + SPEC_HELP)
+@click.option(
+    "--impair-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --impair: write the proxy's per-datagram truth (arrival, departure, fate) here.",
+)
 @influx_options
 @click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
@@ -201,11 +211,14 @@ def cli(
     clock_mode,
     busy_poll_us,
     connect_timeout,
+    impair,
+    impair_log,
     **influx,
 ) -> int:
     """Measure data-channel round-trip latency to an echo agent.
 
     `benchmark-runner flush-spool --help`: replay points a sink could not write.
+    `benchmark-runner impair --help`: the impairment proxy on its own.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -218,6 +231,12 @@ def cli(
             raise BenchError(
                 f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
             )
+        if impair is not None:
+            checked_spec(impair)
+            if len(platforms) > 1 or platforms[0] not in IMPAIRABLE:
+                raise BenchError(f"--impair: the proxy routes {' or '.join(IMPAIRABLE)}, one platform at a time")
+        elif impair_log is not None:
+            raise BenchError("--impair-log needs --impair")
         settings = RunSettings(
             run_id=new_run_id(),
             iterations=iterations,
@@ -229,6 +248,8 @@ def cli(
             reliable=not unreliable,
             clock_mode=clock_mode,
             busy_poll_us=busy_poll_us,
+            impair=impair,
+            impair_log=str(impair_log) if impair_log else None,
         )
         check_settings(settings)
         sink = sink_config(influx)
@@ -284,18 +305,20 @@ def flush_spool_cli(**influx) -> int:
 def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
-    ``benchmark-runner flush-spool ...`` is dispatched here rather than by a click group, so the
+    ``benchmark-runner flush-spool|impair ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
-    command, args = (flush_spool_cli, args[1:]) if args[:1] == ["flush-spool"] else (cli, args)
+    subcommands = {"flush-spool": flush_spool_cli, "impair": impair_cli}
+    name = args[0] if args[:1] and args[0] in subcommands else ""
+    command = subcommands.get(name, cli)
     try:
         code = command.main(
-            args=args,
-            prog_name=f"benchmark-runner{' flush-spool' if command is flush_spool_cli else ''}",
+            args=args[1:] if name else args,
+            prog_name=f"benchmark-runner {name}".strip(),
             standalone_mode=False,
         )
     except BenchError as exc:

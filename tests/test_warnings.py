@@ -18,7 +18,7 @@ STATS = result(run_with([(2, 2)] * 5), ClockMode.SAME_HOST).statistics
 
 
 def warned(**figures) -> list[str]:
-    return warnings(msgspec.structs.replace(STATS, **figures), SETTINGS, None, False)
+    return warnings(msgspec.structs.replace(STATS, **figures), SETTINGS, None, ClockMode.SAME_HOST)
 
 
 def test_loopback_noise_is_not_a_warning():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from engine.parent.plausibility import impossible_processing
 from ipc.frames import Done, Event, Hello, Lost, Samples
 
 HDR_LOWEST_US = 1
@@ -81,7 +82,10 @@ class PlatformRun:
         t1 = np.array(s.t1, dtype=np.int64)
         rtt = np.array(s.t4, dtype=np.int64) - t1
         self.out_of_range += record_ns(self.rtt_hist, rtt)
-        self.out_of_range += record_ns(self.network_hist, rtt - np.array(s.processing_ns, dtype=np.int64))
+        processing = np.array(s.processing_ns, dtype=np.int64)
+        network = rtt - processing
+        # Impossible agent stamps never become a network RTT (engine/parent/plausibility.py).
+        self.out_of_range += record_ns(self.network_hist, network[~impossible_processing(processing, network)])
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
 
     @property

@@ -58,6 +58,7 @@ class Statistics(msgspec.Struct):
     out_of_order_messages: int
     malformed_messages: int
     unknown_messages: int
+    implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/plausibility.py)
 
 
 class Metadata(msgspec.Struct):
@@ -100,6 +101,7 @@ class Metadata(msgspec.Struct):
     histogram_out_of_range: int
     warnings: list[str]
     sink: dict[str, Any] = {}
+    impairment: dict[str, Any] | None = None  # the proxy's spec, seed, addresses and truth log (--impair)
 
 
 class LostPing(msgspec.Struct):

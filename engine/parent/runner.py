@@ -137,6 +137,12 @@ def run_benchmark(
                 session_s(settings, connect_timeout_s),
             )
             rooms[platform], credentials, contexts[platform] = asyncio.run(handshake)
+            if settings.impair:  # the proxy stops with ``cleanup``, after the workers
+                from engine.impair.process import route_through_proxy  # lazily: runs without it never load it
+
+                credentials, contexts[platform].impairment = route_through_proxy(
+                    cleanup, platform, settings.impair, settings.impair_log, credentials
+                )
             specs.append(_worker_spec(platform, credentials, settings, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
