@@ -18,7 +18,8 @@ STATS = result(run_with([(2, 2)] * 5), ClockMode.SAME_HOST).statistics
 
 
 def warned(**figures) -> list[str]:
-    return warnings(msgspec.structs.replace(STATS, **figures), SETTINGS, None, ClockMode.SAME_HOST)
+    one_way = {"mean_client_to_server": 0.03, "mean_server_to_client": 0.03}  # plausible: the clock rules stay quiet
+    return warnings(msgspec.structs.replace(STATS, **one_way, **figures), SETTINGS, None, ClockMode.SAME_HOST)
 
 
 def test_loopback_noise_is_not_a_warning():
