@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from transports.base import TransportError
 
 log = logging.getLogger(__name__)
 
+#: A session's length when the runner asks for none (runners before ``duration_s``).
 SESSION_TTL_S = 600
+#: The longest session granted unless ``--max-session-s`` says otherwise: a forgotten Daily room costs money.
+MAX_SESSION_S = 4 * 3600
 _SWEEP_INTERVAL_S = 5.0
 
 
@@ -42,8 +46,9 @@ class _Session:
 class EchoAgent:
     """State of one agent process: which platforms it serves and its live sessions."""
 
-    def __init__(self, rooms: dict[str, Rooms]) -> None:
+    def __init__(self, rooms: dict[str, Rooms], max_session_s: int = MAX_SESSION_S) -> None:
         self.rooms = rooms
+        self.max_session_s = max_session_s
         self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
 
@@ -92,8 +97,12 @@ class EchoAgent:
         reliable = body.get("reliable", True)
         if not isinstance(reliable, bool):
             raise web.HTTPBadRequest(text="'reliable' must be true or false")
+        asked = body.get("duration_s", SESSION_TTL_S)
+        if isinstance(asked, bool) or not isinstance(asked, int | float) or not 0 < asked < math.inf:
+            raise web.HTTPBadRequest(text="'duration_s' must be a positive number of seconds")
+        duration_s = min(math.ceil(asked), self.max_session_s)
         echo = Echo()
-        expires_at = int(time.time()) + SESSION_TTL_S
+        expires_at = int(time.time()) + duration_s
         try:
             # Our runner always names its platform; the original runner posts no body at all.
             room = await self.rooms[platform].open(echo, reliable, expires_at, announce="platform" not in body)
@@ -109,7 +118,8 @@ class EchoAgent:
             credentials["answer_url"] = str(request.url.with_path(f"/sessions/{room_id}/answer").with_query(None))
         credentials.update(room_id=room_id, expires_at=expires_at)
         log.info("session %s (%s) started", room_id, platform)
-        return web.json_response({"room_id": room_id, platform: credentials})
+        granted = {"duration_s": duration_s, "max_duration_s": self.max_session_s, "capped": duration_s < asked}
+        return web.json_response({"room_id": room_id, platform: credentials, "session": granted})
 
     async def answer(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["room_id"])

@@ -14,7 +14,7 @@ from dotenv import load_dotenv
 
 import transports
 from agent import READY_PREFIX
-from agent.app import EchoAgent
+from agent.app import MAX_SESSION_S, EchoAgent
 from agent.rooms import CredentialError, Rooms
 from ipc.lifeline import exit_with_parent
 
@@ -30,13 +30,13 @@ def rooms_for(agent_kind: str, host: str, env: dict[str, str]) -> dict[str, Room
     return {p.name: transports.load(p.rooms).for_platform(p.name, host, env) for p in transports.AGENT_KINDS[agent_kind]}
 
 
-async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
+async def serve(rooms: dict[str, Rooms], host: str, port: int, max_session_s: int = MAX_SESSION_S) -> None:
     # Handlers first: whoever reads the ready line may stop us the next instant.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    agent = EchoAgent(rooms)
+    agent = EchoAgent(rooms, max_session_s)
     runner = web.AppRunner(agent.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -65,8 +65,17 @@ async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
     + "]",
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
+@click.option(
+    "--max-session-s",
+    type=click.IntRange(1),
+    envvar="ECHO_AGENT_MAX_SESSION_S",
+    default=MAX_SESSION_S,
+    show_default=True,
+    show_envvar=True,
+    help="Longest session granted; a runner asks for its run's length and is told when it was capped.",
+)
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
-def main(platform: str, host: str, port: int | None, verbose: bool, parent_pid: int | None) -> None:
+def main(platform: str, host: str, port: int | None, verbose: bool, max_session_s: int, parent_pid: int | None) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
 
     Daily needs DAILY_API_KEY (and DAILY_API_URL to use another API base);
@@ -85,7 +94,7 @@ def main(platform: str, host: str, port: int | None, verbose: bool, parent_pid: 
     port = transports.AGENT_KINDS[platform][0].default_port if port is None else port
     try:
         rooms = rooms_for(platform, host, dict(os.environ))
-        uvloop.run(serve(rooms, host, port))
+        uvloop.run(serve(rooms, host, port, max_session_s))
     except CredentialError as exc:
         raise _BadConfig(str(exc)) from None
     except OSError as exc:

@@ -10,8 +10,9 @@ import pytest
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.offset import ClockMode
+from engine.parent.output_file import check as check_writable
 from engine.parent.result_model import MultiResult, PlatformResult
-from engine.parent.results import PlatformContext, RunSettings, check_writable, platform_result, write_json
+from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
 from ipc.frames import Done, Hello, Lost, Samples
 
 MS = 1_000_000

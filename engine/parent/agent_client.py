@@ -6,6 +6,10 @@ becomes one ``BenchError`` line naming the URL and the problem.
 
 from __future__ import annotations
 
+import html
+import math
+import re
+import time
 from typing import Any
 from urllib.parse import urljoin
 
@@ -39,7 +43,7 @@ async def _request(
             async with http.request(method, url, json=body) as resp:
                 data = await resp.read()
                 if resp.status >= 400:
-                    raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
+                    raise BenchError(f"agent {url} answered HTTP {resp.status} {resp.reason or ''}: {first_words(data)}")
     except TimeoutError:
         raise BenchError(f"agent {url} did not answer within {timeout_s:g} s") from None
     except aiohttp.InvalidURL:
@@ -54,6 +58,13 @@ async def _request(
         raise BenchError(f"agent {url} answered something that is not JSON: {data[:80]!r}") from None
 
 
+def first_words(body: bytes, limit: int = 80) -> str:
+    """The start of an error body as one line: markup dropped, whitespace collapsed (a web server's 404 page is HTML)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]*>", " ", body[:4096].decode(errors="replace"), flags=re.S | re.I)
+    words = " ".join(html.unescape(text).split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
 def _url(base: str, path: str) -> str:
     if not base.startswith(("http://", "https://")):
         raise BenchError(f"agent URL {base!r} must start with http:// or https://")
@@ -65,16 +76,28 @@ async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
 
 
 async def connect(
-    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S
+    base: str, platform: str, reliable: bool, timeout_s: float = HTTP_TIMEOUT_S, duration_s: float | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
+    """Ask the agent for a room/session lasting ``duration_s``; returns (room_id, the platform's credentials).
+
+    The agent may grant less (it caps session length). Its ``session.duration_s`` becomes ``session_ends_at``
+    in the credentials, on this host's clock (counted from before the request, so never late): the agent's
+    own ``expires_at`` is on its clock, which may be set differently.
+    """
     url = _url(base, "connect")
-    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, ConnectAnswer, timeout_s)
+    body: dict[str, Any] = {"platform": platform, "reliable": reliable}
+    if duration_s is not None:
+        body["duration_s"] = math.ceil(duration_s)
+    asked_at = time.time()
+    answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
     room_id, credentials = answer.get("room_id"), answer.get(platform)
     if not isinstance(room_id, str):
         raise BenchError(f"agent {url} answered an unexpected shape: no room_id")
     if not isinstance(credentials, dict):
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")
+    granted = answer.get("session")
+    if isinstance(granted, dict) and isinstance(granted.get("duration_s"), int):
+        credentials["session_ends_at"] = asked_at + granted["duration_s"] - 1  # the agent rounds its clock down
     return room_id, credentials
 
 

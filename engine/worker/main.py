@@ -24,6 +24,7 @@ from engine.worker.housekeeping import EventLog, Housekeeper
 from engine.worker.pacer import Pacer
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
+from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
@@ -102,6 +103,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
             stop.set()
 
     pacer: Pacer | None = None
+    session_timer: asyncio.TimerHandle | None = None
+    silence = Silence(spec.timeout_ns, notify)
     housekeeper = Housekeeper(
         session,
         writer,
@@ -110,6 +113,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         next_send_ns=lambda: pacer.next_due if pacer is not None else None,
         input_waiting=getattr(transport, "input_waiting", lambda: False),
         events=events,
+        watch=lambda now: silence.check(session.arrivals, session.sent, now),
     )
 
     def receive(*message_and_stamps: object) -> None:
@@ -135,6 +139,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
             poller.after_send()
 
         pacer = Pacer(start, spec.interval_ns, session.total, send)
+        session_timer = session_end(spec.credentials, start + session.total * spec.interval_ns + spec.timeout_ns, notify)
         pacer.start()
         partial = not await _until_resolved(session, housekeeper, pacer, stop)
     except TimeoutError:
@@ -155,6 +160,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         writer.send(Event("error", f"{spec.platform}: {type(exc).__name__}: {exc}", fatal=True))
         partial = True
     finally:
+        if session_timer is not None:
+            session_timer.cancel()
         if pacer is not None:
             pacer.stop()
         await housekeeper.stop()
