@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from engine.parent.histograms import Histograms
 from engine.parent.measurements import INDENT, Measurements
 
 #: Bumped when a key changes meaning or type; readers refuse versions they do not know.
@@ -116,6 +117,8 @@ class PlatformResult(msgspec.Struct):
     statistics: Statistics
     metadata: Metadata
     lost: list[LostPing] = []
+    #: Encoded HDR histograms (engine.parent.histograms); files written before them load with None.
+    histograms: Histograms | None = None
 
 
 class MultiResult(msgspec.Struct):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent import stats
+from engine.parent import histograms, stats
 from engine.parent.aggregator import PlatformRun
 from engine.parent.measurements import Measurements
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
@@ -121,7 +121,8 @@ def platform_result(
     lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
     statistics = _statistics(run, received, figures)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
+    hists = histograms.of_run(run, measurements, one_way)
+    return PlatformResult(run.platform, measurements, statistics, metadata_, lost, hists)
 
 
 def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int) -> OffsetEstimate:

@@ -19,6 +19,7 @@ import msgspec
 from engine.parent import agent_client, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
+from engine.parent.histograms import line_fields
 from engine.parent.offset import ClockMode, choose_mode
 from engine.parent.orchestrator import Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
@@ -103,7 +104,8 @@ def run_benchmark(
             asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
-    sink_report = orchestrator.close_sink({p: msgspec.structs.asdict(r.statistics) for p, r in per_platform.items()}, end_time)
+    summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}
+    sink_report = orchestrator.close_sink(summaries, end_time)
     for result in per_platform.values():
         result.metadata.sink = sink_report
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
