@@ -16,6 +16,7 @@ import click
 from dotenv import load_dotenv
 
 import transports
+from bench_cli.compare import compare_cli
 from bench_cli.progress import ProgressBar
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
@@ -158,6 +159,7 @@ def cli(
     """Measure data-channel round-trip latency to an echo agent.
 
     `benchmark-runner flush-spool --help`: replay points a sink could not write.
+    `benchmark-runner compare --help`: what changed between two result files.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -248,16 +250,18 @@ def flush_spool_cli(**influx) -> int:
 def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
-    ``benchmark-runner flush-spool ...`` is dispatched here rather than by a click group, so the
+    ``benchmark-runner flush-spool|compare ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
-    command, args = (flush_spool_cli, args[1:]) if args[:1] == ["flush-spool"] else (cli, args)
+    subcommands = {"flush-spool": flush_spool_cli, "compare": compare_cli}
+    name = args[0] if args[:1] and args[0] in subcommands else None
+    command, args = (subcommands[name], args[1:]) if name else (cli, args)
     try:
         code = command.main(
             args=args,
-            prog_name=f"benchmark-runner{' flush-spool' if command is flush_spool_cli else ''}",
+            prog_name=f"benchmark-runner{f' {name}' if name else ''}",
             standalone_mode=False,
         )
     except BenchError as exc:

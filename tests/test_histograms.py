@@ -9,44 +9,9 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from engine.parent import histograms
-from engine.parent.aggregator import PlatformRun
-from engine.parent.offset import ClockMode
 from engine.parent.result_model import dumps, load
-from engine.parent.results import PlatformContext, RunSettings, platform_result
 from engine.parent.sinks import SeriesInfo, lineproto
-from ipc.frames import Done, Hello, Samples
-
-WALL0 = 1_790_000_000_000_000_000
-SETTINGS = RunSettings(
-    run_id="r1", iterations=20_000, timeout_ms=1000, cooldown_ms=1, warmup=0, payload_bytes=0, location_id="lab"
-)
-
-
-def run_of(rtt_ns: np.ndarray) -> PlatformRun:
-    """A run whose pongs took ``rtt_ns``, symmetric paths, 20 µs processing, the agent on the same clock."""
-    n = len(rtt_ns)
-    t1 = np.arange(n, dtype=np.int64) * 1_000_000 + 1_000_000
-    t2 = WALL0 + t1 + (rtt_ns - 20_000) // 2
-    run = PlatformRun("udp")
-    run.add(Hello("udp", 1, WALL0, 0, 50))
-    run.add(
-        Samples(
-            list(range(1, n + 1)),
-            (t1 - 5_000).tolist(),
-            t1.tolist(),
-            (t1 + rtt_ns).tolist(),
-            t2.tolist(),
-            (t2 + 20_000).tolist(),
-            [20_000] * n,
-        )
-    )
-    run.add(Done(sent=n, counters={}))
-    return run
-
-
-def result_of(rtt_ns: np.ndarray):
-    r = platform_result(run_of(rtt_ns), SETTINGS, PlatformContext(None, ClockMode.SAME_HOST), 100.0, 120.0)
-    return load(dumps(r).encode())  # what a reader of the file gets
+from tests.synthetic_results import result_of
 
 
 def test_two_results_merged_through_their_histograms_equal_one_run_over_all_samples():
