@@ -21,7 +21,7 @@ from aiohttp import web
 
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
-from engine.parent.results import engine_version
+from engine import version
 from engine.worker.clock import boot_id
 from transports.base import TransportError
 
@@ -79,7 +79,7 @@ class EchoAgent:
                 "status": "ok",
                 "platforms": list(self.platforms),
                 "boot_id": boot_id(),
-                "version": engine_version(),
+                "version": version(),
                 "sessions": len(self.sessions),
             }
         )

@@ -12,13 +12,11 @@ import click
 from aiohttp import web
 from dotenv import load_dotenv
 
+import transports
 from agent import READY_PREFIX
 from agent.app import EchoAgent
-from agent.rooms import CredentialError, LocalRooms, Rooms
-
-#: The platforms each agent kind serves; the webrtc agent also serves the UDP baseline.
-AGENT_PLATFORMS = {"daily": ("daily",), "livekit": ("livekit",), "webrtc": ("webrtc", "udp")}
-DEFAULT_PORTS = {"daily": 8000, "livekit": 8001, "webrtc": 8002}
+from agent.rooms import CredentialError, Rooms
+from ipc.lifeline import exit_with_parent
 
 
 class _BadConfig(click.ClickException):
@@ -27,17 +25,9 @@ class _BadConfig(click.ClickException):
     exit_code = 2
 
 
-def rooms_for(agent_platform: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
+def rooms_for(agent_kind: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
     """Each served platform's rooms, from the environment; raises ``CredentialError`` naming what is missing."""
-    if agent_platform == "daily":
-        from agent.daily_rooms import DailyRooms
-
-        return {"daily": DailyRooms.from_env(env)}
-    if agent_platform == "livekit":
-        from agent.livekit_rooms import LiveKitRooms
-
-        return {"livekit": LiveKitRooms.from_env(env)}
-    return {name: LocalRooms(name, host) for name in AGENT_PLATFORMS[agent_platform]}
+    return {p.name: transports.load(p.rooms).for_platform(p.name, host, env) for p in transports.AGENT_KINDS[agent_kind]}
 
 
 async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
@@ -60,7 +50,7 @@ async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--platform",
-    type=click.Choice(sorted(AGENT_PLATFORMS)),
+    type=click.Choice(sorted(transports.AGENT_KINDS)),
     default="webrtc",
     show_default=True,
     help="Platform to echo on.",
@@ -70,10 +60,13 @@ async def serve(rooms: dict[str, Rooms], host: str, port: int) -> None:
     "--port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="HTTP port; 0 picks a free one. [default: 8000 daily, 8001 livekit, 8002 webrtc]",
+    help="HTTP port; 0 picks a free one. [default: "
+    + ", ".join(f"{served[0].default_port} {kind}" for kind, served in transports.AGENT_KINDS.items())
+    + "]",
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
-def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
+def main(platform: str, host: str, port: int | None, verbose: bool, parent_pid: int | None) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
 
     Daily needs DAILY_API_KEY (and DAILY_API_URL to use another API base);
@@ -81,13 +74,15 @@ def main(platform: str, host: str, port: int | None, verbose: bool) -> None:
     come from the environment or a .env file in the current folder, and are
     checked against the platform before the agent listens.
     """
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="echo-agent %(levelname)s %(message)s"
     )
     load_dotenv(Path.cwd() / ".env", override=False)
     import uvloop
 
-    port = DEFAULT_PORTS[platform] if port is None else port
+    port = transports.AGENT_KINDS[platform][0].default_port if port is None else port
     try:
         rooms = rooms_for(platform, host, dict(os.environ))
         uvloop.run(serve(rooms, host, port))

@@ -39,6 +39,10 @@ class DailyRooms:
         self._http: aiohttp.ClientSession | None = None
 
     @classmethod
+    def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> DailyRooms:
+        return cls.from_env(env)
+
+    @classmethod
     def from_env(cls, env: dict[str, str], *, sdk: Any = None) -> DailyRooms:
         return cls(require(env, "DAILY_API_KEY"), env.get("DAILY_API_URL") or DEFAULT_API_URL, sdk=sdk)
 

@@ -44,6 +44,10 @@ class LiveKitRooms:
         self._room_factory = room_factory
 
     @classmethod
+    def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> LiveKitRooms:
+        return cls.from_env(env)
+
+    @classmethod
     def from_env(cls, env: dict[str, str], *, room_factory: Any = None) -> LiveKitRooms:
         return cls(
             require(env, "LIVEKIT_URL"),

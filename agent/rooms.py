@@ -31,6 +31,9 @@ class Room:
 
 
 class Rooms(Protocol):
+    @classmethod
+    def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> Rooms: ...
+
     async def start(self) -> None: ...
 
     async def open(self, handler: EchoHandler, reliable: bool, expires_at: int) -> Room: ...
@@ -52,6 +55,10 @@ class LocalRooms:
     def __init__(self, platform: str, host: str) -> None:
         self._platform = platform
         self._host = host
+
+    @classmethod
+    def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> LocalRooms:
+        return cls(platform, host)
 
     async def start(self) -> None:
         pass

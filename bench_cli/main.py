@@ -2,19 +2,22 @@
 
 Defaults come from the environment and a ``.env`` file (flag > environment >
 .env > built-in). Bad input is one line on stderr and exit code 2; Ctrl-C
-saves what was measured (marked partial) and exits 130.
+saves what was measured (marked partial) and exits 130, and SIGTERM or SIGHUP
+do the same with 128 + their number.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import click
 from dotenv import load_dotenv
 
+import engine
 import transports
 from bench_cli.compare import compare_cli
 from bench_cli.progress import ProgressBar
@@ -24,13 +27,23 @@ from engine.parent import results
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.result_model import MultiResult
-from engine.parent.results import RunSettings, engine_version
+from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
-#: Platforms an embedded agent can serve when no --agent-url is given.
-EMBEDDABLE = ("webrtc", "udp")
-EXIT_INTERRUPTED = 130
 EXIT_BAD_INPUT = 2
+#: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_stopped_by = [signal.SIGINT]
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    _stopped_by[0] = signum
+    raise KeyboardInterrupt
+
+
+def exit_interrupted() -> int:
+    """128 + the signal that stopped the run, as a shell reports a process it killed."""
+    return 128 + _stopped_by[0]
 
 
 def _platforms(values: tuple[str, ...]) -> list[str]:
@@ -52,7 +65,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
             urls[name] = url
         else:
             urls.update(dict.fromkeys(platforms, value))
-    missing = [p for p in platforms if p not in urls and p not in EMBEDDABLE]
+    missing = [p for p in platforms if p not in urls and not transports.PLATFORMS[p].embeddable]
     if missing:
         raise BenchError(f"--agent-url is required for {', '.join(missing)}")
     return urls
@@ -138,7 +151,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Seconds allowed to join the platform.",
 )
 @influx_options
-@click.version_option(engine_version(), prog_name="benchmark-runner")
+@click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
     platform_,
     agent_url,
@@ -166,7 +179,7 @@ def cli(
     )
     platforms = _platforms(platform_)
     urls = _agent_urls(agent_url, platforms)
-    single_mode = sorted(transports.RELIABLE_ONLY.intersection(platforms))
+    single_mode = [p for p in platforms if "unreliable" not in transports.PLATFORMS[p].modes]
     if unreliable and single_mode:
         raise BenchError(
             f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
@@ -196,7 +209,7 @@ def cli(
     with contextlib.ExitStack() as stack:
         for platform in [p for p in platforms if p not in urls]:
             # One agent process per platform, so one echo's event loop never delays another's pongs.
-            urls[platform] = stack.enter_context(EmbeddedAgent())
+            urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
         outcome = run_benchmark(
             platforms,
@@ -218,8 +231,8 @@ def cli(
     for line in report_lines(outcome.sink):
         click.echo(line, err=True)
     if outcome.interrupted:
-        click.echo("interrupted: partial results kept", err=True)
-        return EXIT_INTERRUPTED
+        click.echo(f"interrupted by {signal.Signals(_stopped_by[0]).name}: partial results kept", err=True)
+        return exit_interrupted()
     if outcome.errors:
         for error in outcome.errors:
             click.echo(f"benchmark-runner: error: {error}", err=True)
@@ -253,6 +266,8 @@ def main() -> None:
     ``benchmark-runner flush-spool|compare ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
     subcommands = {"flush-spool": flush_spool_cli, "compare": compare_cli}
@@ -275,5 +290,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(exit_interrupted())
     sys.exit(code or 0)

@@ -28,11 +28,10 @@ class FrameWriter:
         self._transport = transport
 
     @classmethod
-    async def open(cls, conn: Connection) -> FrameWriter:
+    async def open(cls, fd: int) -> FrameWriter:
+        """Take over the pipe's write end ``fd`` (the transport closes it)."""
         loop = asyncio.get_running_loop()
-        pipe = os.fdopen(os.dup(conn.fileno()), "wb", buffering=0)
-        conn.close()
-        transport, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, pipe)
+        transport, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, os.fdopen(fd, "wb", buffering=0))
         return cls(transport)
 
     def send(self, frame: frames.Frame) -> None:

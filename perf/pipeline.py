@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -38,7 +39,8 @@ DEADLINE_S = 120.0
 
 
 async def _stream(conn: Connection, samples: int) -> None:
-    writer = await FrameWriter.open(conn)
+    writer = await FrameWriter.open(os.dup(conn.fileno()))
+    conn.close()
     frames = list(synthetic.samples(BATCH * DISTINCT_FRAMES, BATCH))
     writer.send(Hello("synthetic", 0, 0, 0, 0))
     for i in range(samples // BATCH):

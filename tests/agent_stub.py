@@ -74,6 +74,7 @@ class StubAgent(ThreadedApp):
         self.health_response = health
         self.connect_delay_s = connect_delay_s
         self.connect_body: dict | None = None  # what /connect answers instead of UDP credentials
+        self.disconnected: list[str] = []  # room ids the runner released, in order
 
     @property
     def url(self) -> str:
@@ -85,7 +86,7 @@ class StubAgent(ThreadedApp):
             [
                 web.get("/health", self._health),
                 web.post("/connect", self._connect),
-                web.post("/disconnect", self._ok),
+                web.post("/disconnect", self._disconnect),
                 web.post("/answer", self._ok),
             ]
         )
@@ -108,6 +109,10 @@ class StubAgent(ThreadedApp):
             return web.json_response(self.connect_body)
         port = self._udp.get_extra_info("sockname")[1]
         return web.json_response({"room_id": "stub", "udp": {"host": "127.0.0.1", "port": port}})
+
+    async def _disconnect(self, request):
+        self.disconnected.append((await request.json())["room_id"])
+        return await self._ok(request)
 
     async def _ok(self, request):
         return web.json_response({"status": "ok"})

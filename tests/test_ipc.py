@@ -14,10 +14,10 @@ import pytest
 from agent.echo import Echo
 from engine.parent.aggregator import PlatformRun
 from engine.parent.orchestrator import Orchestrator
-from engine.worker.main import WorkerSpec
 from ipc import frames
 from ipc.frames import Done, Event, Hello, Lost, Samples
 from ipc.pipe import FrameWriter, read_frames
+from ipc.spec import WorkerSpec
 from transports.udp import UdpEcho
 
 MS = 1_000_000
@@ -90,7 +90,8 @@ def write_frames(conn, n: int) -> None:
     """Spawned target: write a Hello, ``n`` Samples frames and a Done through a FrameWriter."""
 
     async def main() -> None:
-        writer = await FrameWriter.open(conn)
+        writer = await FrameWriter.open(os.dup(conn.fileno()))
+        conn.close()
         writer.send(Hello("udp", os.getpid(), 1, 2, 3))
         for i in range(n):
             writer.send(sample_frame(i))  # never blocks: what the pipe cannot take is buffered

@@ -34,7 +34,7 @@ def fixed_host(monkeypatch):
         "host_facts",
         lambda: {"python": "3.11.7", "os": "Linux", "cpu_count": 2, "load_average": [0.5, 0.25, 0.1]},
     )
-    monkeypatch.setattr(results, "engine_version", lambda: "0.1.0")
+    monkeypatch.setattr(results.engine, "version", lambda: "0.1.0")
 
 
 def single() -> PlatformResult:

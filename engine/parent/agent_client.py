@@ -26,14 +26,8 @@ class Health(msgspec.Struct):
     version: str | None = None
 
 
-class Connected(msgspec.Struct):
-    """/connect: ``room_id`` plus one credentials object named after the platform."""
-
-    room_id: str
-    daily: dict[str, Any] | None = None
-    livekit: dict[str, Any] | None = None
-    webrtc: dict[str, Any] | None = None
-    udp: dict[str, Any] | None = None
+#: /connect's whole answer: ``room_id`` and the credentials objects, keyed by platform name.
+ConnectAnswer = dict[str, str | dict[str, Any]]
 
 
 async def _request(
@@ -75,11 +69,13 @@ async def connect(
 ) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session; returns (room_id, the platform's credentials)."""
     url = _url(base, "connect")
-    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, Connected, timeout_s)
-    credentials = getattr(answer, platform, None)
-    if credentials is None:
+    answer = await _request("POST", url, {"platform": platform, "reliable": reliable}, ConnectAnswer, timeout_s)
+    room_id, credentials = answer.get("room_id"), answer.get(platform)
+    if not isinstance(room_id, str):
+        raise BenchError(f"agent {url} answered an unexpected shape: no room_id")
+    if not isinstance(credentials, dict):
         raise BenchError(f"agent {url} returned no {platform!r} credentials (is it an agent for another platform?)")
-    return answer.room_id, credentials
+    return room_id, credentials
 
 
 async def disconnect(base: str, room_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,8 @@ class EmbeddedAgent:
         self._stderr = tempfile.TemporaryFile("w+")
         # Own session: the terminal's Ctrl-C goes to the runner, which then stops us in order.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"]
+            + ["--parent-pid", str(os.getpid())],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,

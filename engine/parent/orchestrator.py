@@ -1,9 +1,12 @@
-"""Supervising worker processes: spawn one per platform, read their frames, stop them.
+"""Supervising worker processes: start one per platform, read their frames, stop them.
 
-pyperf's rule: the parent supervises, the worker measures. A worker that
-dies is reported with its exit code and what it sent so far is kept; one
-that hangs past its deadline is killed; Ctrl-C stops every worker with
-SIGTERM, which makes it flush and say Done before exiting.
+pyperf's rule: the parent supervises, the worker measures. Each worker is
+``python -m engine.worker`` with its pipe passed explicitly (an inherited
+fd) and its spec written to its stdin, so a worker never re-runs the
+console script or imports the parent's side. A worker that dies is reported
+with its exit code and what it sent so far is kept; one that hangs past its
+deadline is killed; Ctrl-C (or SIGTERM/SIGHUP to the runner) stops every
+worker with SIGTERM, which makes it flush and say Done before exiting.
 
 With a sink, each Samples frame is also offered to it as it arrives; the
 sink's own thread does the writing, so this (pipe-reading) thread only
@@ -13,7 +16,9 @@ enqueues (DESIGN.md: no database I/O on the thread that reads the pipes).
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -21,9 +26,10 @@ from typing import Any
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.sinks import SeriesInfo, SinkConfig, disabled_report
-from engine.worker.main import WorkerSpec, worker_main
+from ipc import spec as worker_spec
 from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
+from ipc.spec import WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ class Orchestrator:
         self._progress = progress or (lambda runs: None)
         self.runs = {spec.platform: PlatformRun(spec.platform) for spec in specs}
         self.interrupted = False
-        self._procs: dict[Connection, tuple[multiprocessing.Process, PlatformRun]] = {}
+        self._procs: dict[Connection, tuple[subprocess.Popen[bytes], PlatformRun]] = {}
         self._sink_plan = (sink, series or {}, verbose) if sink else None
         self._sink = None
 
@@ -60,13 +66,9 @@ class Orchestrator:
 
             config, series, verbose = self._sink_plan
             self._sink = InfluxSink(config, self._specs[0].run_id, series, verbose)
-        ctx = multiprocessing.get_context("spawn")
         for spec in self._specs:
-            reader, writer = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=worker_main, args=(writer, spec), name=f"worker-{spec.platform}", daemon=True)
-            proc.start()
-            writer.close()
-            self._procs[reader] = (proc, self.runs[spec.platform])
+            conn, proc = _start_worker(spec)
+            self._procs[conn] = (proc, self.runs[spec.platform])
         deadline = time.monotonic() + max(_expected_s(s) for s in self._specs) + HANG_SLACK_S
         try:
             self._read_until_all_done(deadline)
@@ -87,7 +89,7 @@ class Orchestrator:
     def _stop_all(self) -> None:
         """Ask every worker to stop (SIGTERM: flush, send Done), then read until they exit."""
         for proc, _ in self._procs.values():
-            if proc.is_alive():
+            if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         while self._procs and time.monotonic() < deadline:
@@ -114,23 +116,43 @@ class Orchestrator:
     def _reap(self, conn: Connection) -> None:
         proc, run = self._procs.pop(conn)
         conn.close()
-        proc.join(STOP_GRACE_S)
-        if proc.is_alive():
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            proc.join()
-        run.exit_code = proc.exitcode
+            proc.wait()
+        run.exit_code = proc.returncode
         if run.done is None and run.fatal_error is None:
             run.events.append(
-                Event("error", f"{run.platform}: worker exited with code {proc.exitcode} before finishing", fatal=True)
+                Event("error", f"{run.platform}: worker exited with code {proc.returncode} before finishing", fatal=True)
             )
 
     def _kill_all(self, why: str) -> None:
         for conn in list(self._procs):
             proc, run = self._procs[conn]
-            if proc.is_alive():
+            if proc.poll() is None:
                 proc.kill()
                 run.events.append(Event("error", f"{run.platform}: worker {why}", fatal=True))
             self._reap(conn)
+
+
+def _start_worker(spec: WorkerSpec) -> tuple[Connection, subprocess.Popen[bytes]]:
+    """``python -m engine.worker`` writing frames to a pipe of its own; returns the read end and the process."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.worker", "--pipe", str(write_fd), "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            pass_fds=(write_fd,),
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)  # the worker holds its copy: end of file here means it exited
+    proc.stdin.write(worker_spec.encode(spec))
+    proc.stdin.close()
+    return Connection(read_fd, writable=False), proc
 
 
 def _expected_s(spec: WorkerSpec) -> float:

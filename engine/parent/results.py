@@ -11,12 +11,12 @@ import os
 import platform
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import engine
 from engine.parent import histograms, stats
 from engine.parent.aggregator import PlatformRun
 from engine.parent.measurements import Measurements
@@ -55,13 +55,6 @@ class PlatformContext:
     agent_url: str | None
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
-
-
-def engine_version() -> str:
-    try:
-        return metadata.version("rtc-latency-bench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def host_facts() -> dict[str, Any]:
@@ -193,7 +186,7 @@ def _metadata(
             "run_id": settings.run_id,
             # additions
             "format_version": FORMAT_VERSION,
-            "engine_version": engine_version(),
+            "engine_version": engine.version(),
             "host": host_facts(),
             "sdk_versions": dict(run.hello.sdk) if run.hello else {},
             "agent_url": ctx.agent_url,

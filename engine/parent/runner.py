@@ -25,7 +25,7 @@ from engine.parent.orchestrator import Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
-from engine.worker.main import WorkerSpec
+from ipc.spec import WorkerSpec
 
 
 @dataclass

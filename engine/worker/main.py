@@ -1,29 +1,33 @@
 """Worker process: one platform, one transport, one uvloop; send, receive, stamp, forward.
 
-Started with the spawn method (the SDKs run native threads, fork would copy
-them half-alive). Everything the worker learns goes to the parent as frames;
-it computes no statistics and writes no files.
+A program of its own (``python -m engine.worker``), never a fork of the
+parent: the SDKs run native threads a fork would copy half-alive, and a
+fresh interpreter maps only what it measures with. Everything the worker
+learns goes to the parent as frames; it computes no statistics and writes no
+files.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import signal
+import sys
 import time
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
 
 import transports
 from engine.worker.clock import take_anchor
 from engine.worker.pacer import Pacer
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session
+from ipc import spec as worker_spec
 from ipc.frames import Done, Event, Hello
+from ipc.lifeline import exit_with_parent
 from ipc.pipe import FrameWriter
+from ipc.spec import WorkerSpec
 from transports.base import ClientTransport, Notify, TransportError
 
 log = logging.getLogger(__name__)
@@ -32,39 +36,24 @@ log = logging.getLogger(__name__)
 START_DELAY_NS = 20_000_000
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Everything a worker needs, pickled to the spawned process."""
-
-    platform: str
-    credentials: dict[str, Any]
-    run_id: str
-    iterations: int
-    warmup: int
-    interval_ns: int
-    timeout_ns: int
-    payload_bytes: int
-    reliable: bool = True
-    connect_timeout_s: float = 30.0
-    # Sample batches go to the parent every 50 ms: at 10 ms the parent's extra wake-ups
-    # showed up in the RTT p99 on a 2-core machine (perf/), at 50 ms they do not.
-    flush_interval_s: float = 0.05
-    busy_poll_ns: int = 0
-    log_level: int = logging.WARNING
-
-
-def worker_main(conn: Connection, spec: WorkerSpec) -> None:
-    """Process entry point. Ctrl-C is the parent's to handle: it stops us with SIGTERM."""
+def main(argv: list[str] | None = None) -> None:
+    """Process entry point. Ctrl-C is the parent's to handle: it stops us with SIGTERM, as its death does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parser = argparse.ArgumentParser(prog="python -m engine.worker", description="One benchmark worker.")
+    parser.add_argument("--pipe", type=int, required=True, help="inherited file descriptor to write frames to")
+    parser.add_argument("--parent", type=int, required=True, help="the parent's pid: exit when it dies")
+    args = parser.parse_args(argv)
+    exit_with_parent(args.parent)
+    spec = worker_spec.decode(sys.stdin.buffer.read())
     logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
     import uvloop
 
-    uvloop.run(_run(conn, spec))
+    uvloop.run(_run(args.pipe, spec))
 
 
-async def _run(conn: Connection, spec: WorkerSpec) -> None:
+async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
     loop = asyncio.get_running_loop()
-    writer = await FrameWriter.open(conn)
+    writer = await FrameWriter.open(pipe_fd)
     anchor = take_anchor()
     try:
         transport = transports.client_class(spec.platform)(reliable=spec.reliable)
