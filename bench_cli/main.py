@@ -21,6 +21,7 @@ import engine
 import transports
 from bench_cli.compare import compare_cli
 from bench_cli.progress import ProgressBar
+from bench_cli.report import report_cli
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
 from engine.parent import results
@@ -173,6 +174,7 @@ def cli(
 
     `benchmark-runner flush-spool --help`: replay points a sink could not write.
     `benchmark-runner compare --help`: what changed between two result files.
+    `benchmark-runner report --help`: an HTML page, a Markdown table or a CSV from result files.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -263,14 +265,14 @@ def flush_spool_cli(**influx) -> int:
 def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
-    ``benchmark-runner flush-spool|compare ...`` is dispatched here rather than by a click group, so the
+    ``benchmark-runner flush-spool|compare|report ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
-    subcommands = {"flush-spool": flush_spool_cli, "compare": compare_cli}
+    subcommands = {"flush-spool": flush_spool_cli, "compare": compare_cli, "report": report_cli}
     name = args[0] if args[:1] and args[0] in subcommands else None
     command, args = (subcommands[name], args[1:]) if name else (cli, args)
     try:
