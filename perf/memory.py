@@ -5,8 +5,8 @@ parent path (msgspec frames decoded into ``PlatformRun``, then
 ``platform_result`` and ``results.write_json`` to a scratch file) and reports
 how far its peak RSS (``VmHWM``) rose over its RSS just before, per sample.
 The reference is the raw bytes those samples occupy in the parent's columns
-(7 int64 columns, 56 bytes a sample), so the ratio says how many copies of
-the raw data exist at the peak, whatever the machine.
+(``aggregator.BYTES_PER_SAMPLE``: 44 bytes a sample), so the ratio says how
+many copies of the raw data exist at the peak, whatever the machine.
 
 Worker: peak RSS (``ru_maxrss`` of reaped children) after a real ``udp``
 engine run, against a spawned process that only imports what a worker

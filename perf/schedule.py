@@ -1,6 +1,6 @@
 """Schedule precision: the engine's send lag at 100, 1,000 and 5,000 pings/s, and its worker's CPU.
 
-Send lag is t1 minus the ping's due instant (DESIGN.md), read from the real
+Send lag is t1 minus the ping's due instant (docs/ARCHITECTURE.md), read from the real
 ``udp`` engine run's statistics. The reference, measured in the same run on
 the same CPU, is a bare timer: the engine's own ``Pacer`` (timerfd on uvloop)
 in a fresh process whose callback only stamps the time. Its lag is what this

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,13 @@ import pytest
 from tests import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
+from tests.processes import BENCHMARK_RUNNER
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-CLI = [sys.executable, "-m", "bench_cli"]
+#: The installed console script, as users run it (its workers must not re-run it).
+CLI = [BENCHMARK_RUNNER]
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:

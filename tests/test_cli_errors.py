@@ -6,14 +6,14 @@ import asyncio
 import json
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 from aiohttp import web
 
 from tests.agent_stub import StubAgent, legacy, noisy
+from tests.conftest import CLI, cli_env
+from tests.processes import Watched
 from transports.webrtc import WebRTCEcho
 
 
@@ -130,27 +130,25 @@ def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
         assert m["network_rtt"] == pytest.approx(m["round_trip_time"] - 0.25, abs=1e-3)
 
 
-def interrupted_run(tmp_path, *args: str, after_s: float, within_s: float) -> tuple[str, str, dict]:
-    """Run the CLI, send Ctrl-C after ``after_s``; returns stdout, stderr and the saved result."""
+def interrupted_run(tmp_path, *args: str, after: str | float, within_s: float) -> tuple[str, str, dict]:
+    """Run the CLI, send Ctrl-C once ``after`` shows on stderr (or after that many seconds); returns stdout,
+    stderr and the saved result."""
     out = tmp_path / "r.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench_cli", *args, "--output", str(out)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(after_s)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=within_s)
-    assert proc.returncode == 130, stderr
+    run = Watched([*CLI, *args, "--output", str(out)], cwd=tmp_path, env=cli_env())
+    if isinstance(after, str):
+        run.wait_for(after, within_s=60)
+    else:
+        time.sleep(after)
+    run.proc.send_signal(signal.SIGINT)
+    code, stdout, stderr = run.finish(within_s)
+    assert code == 130, stderr
     return stdout, stderr, json.loads(out.read_text())
 
 
 def test_ctrl_c_keeps_partial_results(tmp_path):
-    # 5000 pings at 2 ms take 10 s: Ctrl-C after 4 s lands mid-run
+    # 5000 pings at 2 ms take 10 s: Ctrl-C once pinging lands mid-run
     stdout, _, result = interrupted_run(
-        tmp_path, "--platform", "udp", "--iterations", "5000", "--cooldown", "2", after_s=4, within_s=60
+        tmp_path, "--platform", "udp", "--iterations", "5000", "--cooldown", "2", after="pinging", within_s=60
     )
     assert result["metadata"]["partial"] is True
     measured = result["statistics"]["successful_messages"]
@@ -186,7 +184,7 @@ def test_ctrl_c_while_joining_stops_without_waiting_for_the_join(tmp_path):
             agent.url,
             "--connect-timeout",
             "300",
-            after_s=3,
+            after=3,
             within_s=30,
         )
     assert result["metadata"]["partial"] is True

@@ -276,14 +276,3 @@ def test_run_without_sink_says_so_in_metadata(cli, tmp_path):
         "error": None,
     }
     assert "sink:" not in proc.stderr
-
-
-def test_workers_never_load_the_influxdb_client():
-    """What a spawned worker imports (engine.worker.main and, as __mp_main__, bench_cli.main) stays free of pyarrow."""
-    code = (
-        "import sys, bench_cli.main, engine.worker.main, engine.parent.orchestrator, engine.parent.runner, engine.parent.sinks.lineproto;"
-        "bad = [m for m in ('influxdb_client_3', 'pyarrow', 'reactivex') if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    proc = subprocess.run([CLI[0], "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr

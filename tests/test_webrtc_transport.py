@@ -113,8 +113,8 @@ def test_close_twice_is_safe() -> None:
     run(scenario())
 
 
-def test_peer_loss_and_double_close_after_a_session() -> None:
-    async def scenario() -> None:
+def test_peer_loss_is_a_warning_and_close_after_it_is_safe() -> None:
+    async def scenario() -> list[tuple[str, str]]:
         echo = WebRTCEcho()
         creds = await echo.start(lambda data, t2: data)
 
@@ -122,19 +122,31 @@ def test_peer_loss_and_double_close_after_a_session() -> None:
             await echo.accept_answer((await request.json())["sdp"])
             return web.json_response({})
 
+        heard: list[tuple[str, str]] = []
+        lost = asyncio.Event()
+
+        def notify(kind: str, detail: str) -> None:
+            heard.append((kind, detail))
+            lost.set()
+
         client = WebRTCClient()
         async with answer_server(on_answer) as url:
             creds = {**creds, "answer_url": url, "room_id": "r"}
-            await asyncio.wait_for(client.connect(creds, lambda d, t: None, _ignore), 5)
-        await echo.close()  # the peer goes away mid-run: sends are dropped, nothing raises
-        await asyncio.sleep(0.2)
+            await asyncio.wait_for(client.connect(creds, lambda d, t: None, notify), 5)
+        assert heard == []
+        await echo.close()  # the peer goes away mid-run: the user hears it, sends are dropped, nothing raises
+        await asyncio.wait_for(lost.wait(), 30)
         client.send(b"peer gone")
-        await client.close()
+        await client.close()  # our own close adds no second warning
         client.send(b"after close")
         await client.close()
         await echo.close()
+        return heard
 
-    run(scenario())
+    heard = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert len(heard) == 1
+    kind, detail = heard[0]
+    assert kind == "warning" and detail.startswith("the webrtc peer connection ") and "later pings are lost" in detail
 
 
 def test_answer_url_error_raises_transport_error() -> None:

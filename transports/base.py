@@ -1,7 +1,7 @@
 """The small interface every platform transport implements.
 
 A transport moves bytes and stamps receive instants; it knows nothing of
-pings, sessions or pipes (DESIGN.md). The runner side is a ``ClientTransport``;
+pings, sessions or pipes (docs/ARCHITECTURE.md). The runner side is a ``ClientTransport``;
 the agent side is an ``EchoEndpoint`` that hands each inbound message to a
 handler and sends back whatever the handler returns.
 """

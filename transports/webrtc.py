@@ -53,16 +53,12 @@ def _candidate_addresses(sdp: str) -> list[str]:
     return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:") and len(line.split()) > 4]
 
 
-def _new_peer_connection(side: str, notify: Notify | None = None) -> RTCPeerConnection:
+def _new_peer_connection(side: str) -> RTCPeerConnection:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
     @pc.on("connectionstatechange")
     def _on_state() -> None:
         logger.debug("webrtc %s connection state: %s", side, pc.connectionState)
-        # A dead peer mid-run is not fatal: sends are dropped and the engine
-        # counts the pings as lost; the user hears why.
-        if notify is not None and pc.connectionState == "failed":
-            notify("warning", "the webrtc peer connection failed; later pings are lost")
 
     return pc
 
@@ -132,8 +128,15 @@ class WebRTCClient:
         if addresses and all(_is_loopback(a) for a in addresses):
             restrict_ice_to_loopback()
 
-        self._pc = pc = _new_peer_connection("client", notify)
+        self._pc = pc = _new_peer_connection("client")
         opened: asyncio.Future[RTCDataChannel] = asyncio.get_running_loop().create_future()
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            # A peer lost mid-run (failed, or closed by the far end: not by our close(), which lets go of
+            # ``_pc`` first) is not fatal: sends are dropped and the engine counts the pings as lost; the user hears why.
+            if pc.connectionState in ("failed", "closed") and self._pc is pc:
+                notify("warning", f"the webrtc peer connection {pc.connectionState}; later pings are lost")
 
         @pc.on("datachannel")
         def _on_channel(channel: RTCDataChannel) -> None:

@@ -10,7 +10,7 @@ worker with SIGTERM, which makes it flush and say Done before exiting.
 
 With a sink, each Samples frame is also offered to it as it arrives; the
 sink's own thread does the writing, so this (pipe-reading) thread only
-enqueues (DESIGN.md: no database I/O on the thread that reads the pipes).
+enqueues (docs/ARCHITECTURE.md: no database I/O on the thread that reads the pipes).
 """
 
 from __future__ import annotations

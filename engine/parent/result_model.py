@@ -1,7 +1,7 @@
 """The result file as a typed model: msgspec structs, written and read back.
 
 The seed's keys come first in each object and keep their name, type and
-unit; additions follow (DESIGN.md, "Output JSON"). ``dump_pieces`` writes the
+unit; additions follow (docs/ARCHITECTURE.md, "Output JSON"). ``dump_pieces`` writes the
 text ``json.dump(indent=2)`` would write for the equivalent dicts, streaming
 the per-ping ``measurements`` a chunk at a time; ``load`` reads a file of this
 format version (or an older one it knows) back into the same structs, so

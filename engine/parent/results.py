@@ -1,7 +1,7 @@
 """Turning a finished (or interrupted) run into the result model, and writing it safely.
 
 Every key of the original runner's output keeps its name, type and unit; the
-additions sit beside them (DESIGN.md, "Output JSON"; the model is in
+additions sit beside them (docs/ARCHITECTURE.md, "Output JSON"; the model is in
 ``engine.parent.result_model``).
 """
 

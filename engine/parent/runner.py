@@ -119,7 +119,7 @@ def run_benchmark(
 
 
 def check_settings(settings: RunSettings) -> None:
-    """The input checks DESIGN.md asks for, as one-line errors."""
+    """The input checks docs/ARCHITECTURE.md asks for, as one-line errors."""
     if settings.iterations <= 0:
         raise BenchError(f"--iterations must be at least 1, got {settings.iterations}")
     if settings.timeout_ms <= 0:

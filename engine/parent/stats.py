@@ -1,6 +1,6 @@
 """Statistics of one platform's run, from raw arrays (exact) and HDR histograms (percentiles).
 
-Pure functions on numpy arrays in ns; results in ms. Definitions are DESIGN.md's.
+Pure functions on numpy arrays in ns; results in ms. Definitions are docs/ARCHITECTURE.md's.
 A run's arrays are the parent's largest memory: each function here makes at
 most one full-length temporary, and the std works a chunk at a time.
 """
@@ -15,10 +15,6 @@ from hdrh.histogram import HdrHistogram
 NS_PER_MS = 1e6
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 _CHUNK = 65536
-
-
-def _ms(value_ns: float | None) -> float | None:
-    return None if value_ns is None else float(value_ns) / NS_PER_MS
 
 
 def hdr_percentiles_ms(hist: HdrHistogram, percentiles: tuple[float, ...] = PERCENTILES) -> dict[float, float | None]:

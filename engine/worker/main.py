@@ -39,6 +39,9 @@ START_DELAY_NS = 20_000_000
 def main(argv: list[str] | None = None) -> None:
     """Process entry point. Ctrl-C is the parent's to handle: it stops us with SIGTERM, as its death does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A stop that comes before the loop runs (the parent stopped or died while we started) is kept, not fatal.
+    early_stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: early_stop.append(signum))
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description="One benchmark worker.")
     parser.add_argument("--pipe", type=int, required=True, help="inherited file descriptor to write frames to")
     parser.add_argument("--parent", type=int, required=True, help="the parent's pid: exit when it dies")
@@ -48,11 +51,15 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
     import uvloop
 
-    uvloop.run(_run(args.pipe, spec))
+    uvloop.run(_run(args.pipe, spec, early_stop))
 
 
-async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
+async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if early_stop:
+        stop.set()
     writer = await FrameWriter.open(pipe_fd)
     anchor = take_anchor()
     try:
@@ -76,8 +83,6 @@ async def _run(pipe_fd: int, spec: WorkerSpec) -> None:
         to_wire=transport.to_wire,
         from_wire=transport.from_wire,
     )
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
 
     def notify(kind: str, detail: str) -> None:
         """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured."""

@@ -76,10 +76,6 @@ class Pacer:
         """Stop early (Ctrl-C or a fatal error); pings not yet sent are never sent."""
         self._finish()
 
-    @property
-    def sent(self) -> int:
-        return self._next
-
     def _arm(self) -> None:
         if self._next >= self._count:
             self._finish()

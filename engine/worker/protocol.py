@@ -1,4 +1,4 @@
-"""Ping/pong messages of the data-channel wire protocol (DESIGN.md, "Wire protocol").
+"""Ping/pong messages of the data-channel wire protocol (docs/ARCHITECTURE.md, "Wire protocol").
 
 Shared by the runner's session and the echo agent so the format lives in one
 place. Decoding is strict: anything that does not match raises
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-#: Messages larger than this are refused before decoding (DESIGN.md).
+#: Messages larger than this are refused before decoding (docs/ARCHITECTURE.md).
 MAX_MESSAGE_BYTES = 64 * 1024
 
 

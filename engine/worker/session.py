@@ -22,6 +22,7 @@ import msgspec
 from engine.worker.clock import Anchor
 from engine.worker.protocol import decode_pong, encode_ping_sized
 from ipc.frames import Lost, Samples
+from transports.base import BytesOnTheWire
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,6 @@ _PENDING, _RECEIVED, _LOST = 0, 1, 2
 LOSS_GRACE_NS = 50_000_000
 
 COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
-
-
-def as_is(message: Any) -> Any:
-    """The wire form of transports that send and receive the ping/pong bytes themselves."""
-    return message
 
 
 class Session:
@@ -54,8 +50,8 @@ class Session:
         payload_bytes: int,
         anchor: Anchor,
         send: Callable[[Any], None],
-        to_wire: Callable[[bytes], Any] = as_is,
-        from_wire: Callable[[Any], bytes] = as_is,
+        to_wire: Callable[[bytes], Any] = BytesOnTheWire.to_wire,
+        from_wire: Callable[[Any], bytes] = BytesOnTheWire.from_wire,
     ) -> None:
         """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
         receives (Daily's app messages are JSON objects): pings when they are encoded ahead of time,

@@ -1,6 +1,6 @@
 """Results storage: raw samples and run summaries to an InfluxDB-compatible server.
 
-Parent only (DESIGN.md): workers never import this package. Importing it is
+Parent only (docs/ARCHITECTURE.md): workers never import this package. Importing it is
 cheap; the writer and client that pull in influxdb3-python (and with it
 pyarrow) live in ``engine.parent.sinks.writer`` and ``engine.parent.sinks.client`` and are
 imported only when a sink is actually opened.

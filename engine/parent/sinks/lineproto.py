@@ -3,7 +3,7 @@
 ``latency_measurements``: one line per matched ping, time = its receive instant
 (t4 on the wall clock, ns). ``run_summary``: one line per platform and run,
 time = run end, a field for every number in ``statistics``. Tags on both:
-``platform``, ``location_id``, ``run_id`` (DESIGN.md, "InfluxDB schema").
+``platform``, ``location_id``, ``run_id`` (docs/ARCHITECTURE.md, "InfluxDB schema").
 Lines are formatted with bytes ``%`` over whole columns rather than the
 client's ``Point`` objects: about 1 µs a line against ~15 µs (perf/sink.py).
 """
