@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 import engine
 import transports
 from bench_cli.compare import compare_cli
+from bench_cli.outputs import OutputPlan, output_options
 from bench_cli.progress import ProgressBar
 from bench_cli.report import report_cli
 from bench_cli.sink import influx_options, report_lines, sink_config
@@ -152,6 +153,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     help="Seconds allowed to join the platform.",
 )
 @influx_options
+@output_options
 @click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
     platform_,
@@ -207,12 +209,13 @@ def cli(
             results.check_writable(output)
         except OSError as exc:
             raise BenchError(str(exc)) from None
+    outputs = OutputPlan.pop(influx)
 
     with contextlib.ExitStack() as stack:
         for platform in [p for p in platforms if p not in urls]:
             # One agent process per platform, so one echo's event loop never delays another's pongs.
             urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        bar = stack.enter_context(ProgressBar(len(platforms) * iterations))
+        bar = stack.enter_context(ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet))
         outcome = run_benchmark(
             platforms,
             urls,
@@ -224,12 +227,13 @@ def cli(
         )
 
     for result in outcome.per_platform.values():
-        click.echo(render(result))
+        outputs.echo(render(result))
     if isinstance(outcome.output, MultiResult):
-        click.echo(render_comparison(outcome.output.comparison))
+        outputs.echo(render_comparison(outcome.output.comparison))
     if output is not None:
-        results.write_json(output, outcome.output)
-        click.echo(f"results written to {output}")
+        results.write_json(output, outputs.written(outcome))
+        outputs.echo(f"results written to {output}")
+    outputs.write_hlog(outcome)
     for line in report_lines(outcome.sink):
         click.echo(line, err=True)
     if outcome.interrupted:

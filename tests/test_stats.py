@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.parent import offset, stats
-from engine.parent.aggregator import HDR_HIGHEST_US, new_histogram, record_ns
 from engine.parent.compare import compare, quantile_differences
+from engine.parent.hdr import HDR_HIGHEST_US, new_histogram, record_ns
 from engine.parent.offset import ClockMode, choose_mode, estimate_offset
 from engine.worker import clock
 

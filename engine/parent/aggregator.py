@@ -16,34 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from engine.parent.hdr import new_histogram, record_ns
+from engine.parent.intervals import IntervalHistograms
 from ipc.frames import Done, Event, Hello, Lost, Samples
-
-HDR_LOWEST_US = 1
-HDR_HIGHEST_US = 60_000_000
-HDR_SIGNIFICANT_DIGITS = 3
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
 _COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
 _DTYPES = {"i": np.int32, "q": np.int64}
 #: What one received sample costs in the raw columns.
 BYTES_PER_SAMPLE = sum(array(t).itemsize for t in _COLUMNS.values())
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
-
-
-def record_ns(hist: HdrHistogram, values_ns: np.ndarray) -> int:
-    """Record durations in µs, each distinct value once with its count; returns how many were out of range.
-
-    hdrh only refuses values past its rounded-up top, so the range is checked here.
-    """
-    us = (values_ns + 500) // 1000
-    in_range = (us >= 0) & (us <= HDR_HIGHEST_US)
-    values, counts = np.unique(us[in_range], return_counts=True)
-    for value, count in zip(values.tolist(), counts.tolist()):
-        hist.record_value(value, count)
-    return int(len(us) - in_range.sum())
 
 
 @dataclass
@@ -59,6 +40,7 @@ class PlatformRun:
     rtt_hist: HdrHistogram = field(default_factory=new_histogram)
     network_hist: HdrHistogram = field(default_factory=new_histogram)
     send_lag_hist: HdrHistogram = field(default_factory=new_histogram)
+    intervals: IntervalHistograms | None = None  # RTT per second of arrival, once Hello gives the wall clock
     out_of_range: int = 0
     exit_code: int | None = None
 
@@ -70,6 +52,7 @@ class PlatformRun:
                 self.lost[name].extend(getattr(frame, name))
         elif isinstance(frame, Hello):
             self.hello = frame
+            self.intervals = IntervalHistograms(frame.anchor_wall_ns - frame.anchor_perf_ns)
         elif isinstance(frame, Event):
             self.events.append(frame)
         elif isinstance(frame, Done):
@@ -81,6 +64,8 @@ class PlatformRun:
         t1 = np.array(s.t1, dtype=np.int64)
         rtt = np.array(s.t4, dtype=np.int64) - t1
         self.out_of_range += record_ns(self.rtt_hist, rtt)
+        if self.intervals is not None:
+            self.intervals.record(np.array(s.t4, dtype=np.int64), rtt)
         self.out_of_range += record_ns(self.network_hist, rtt - np.array(s.processing_ns, dtype=np.int64))
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
 

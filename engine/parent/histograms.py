@@ -15,7 +15,8 @@ import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.aggregator import PlatformRun, new_histogram, record_ns
+from engine.parent.aggregator import PlatformRun
+from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.measurements import Measurements
 
 #: The histograms a result carries, in the file's order; one-way ones only where the agent stamped its instants.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,11 +255,13 @@ def check_writable(path: Path) -> None:
 
 
 def write_json(path: Path, result: Result | dict[str, Any]) -> None:
-    """Atomic write: a reader never sees half a file, a failure leaves none behind.
+    """The result file, atomically; streamed piece by piece so that ``measurements`` columns go
+    out a chunk at a time instead of becoming one dict per sample first."""
+    write_atomic(path, dump_pieces(result))
 
-    The text is streamed piece by piece so that ``measurements`` columns go
-    out a chunk at a time instead of becoming one dict per sample first.
-    """
+
+def write_atomic(path: Path, pieces: Iterable[str]) -> None:
+    """Atomic write: a reader never sees half a file, a failure leaves none behind."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     umask = os.umask(0)
@@ -266,7 +269,7 @@ def write_json(path: Path, result: Result | dict[str, Any]) -> None:
     os.fchmod(fd, 0o666 & ~umask)  # as open() would make it; mkstemp's 0600 would surprise
     try:
         with os.fdopen(fd, "w") as f:
-            f.writelines(dump_pieces(result))
+            f.writelines(pieces)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
