@@ -23,6 +23,7 @@ from bench_cli.compare import compare_cli
 from bench_cli.outputs import OutputPlan, output_options
 from bench_cli.progress import ProgressBar
 from bench_cli.report import report_cli
+from bench_cli.schedule import pop_schedule, schedule_options
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
 from engine.parent import results
@@ -154,6 +155,7 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
 )
 @influx_options
 @output_options
+@schedule_options
 @click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
     platform_,
@@ -188,6 +190,7 @@ def cli(
         raise BenchError(
             f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
         )
+    iterations, duration_s, pin = pop_schedule(influx, iterations, cooldown_ms)
     settings = RunSettings(
         run_id=new_run_id(),
         iterations=iterations,
@@ -199,6 +202,8 @@ def cli(
         reliable=not unreliable,
         clock_mode=clock_mode,
         busy_poll_us=busy_poll_us,
+        duration_s=duration_s,
+        pin=pin,
     )
     check_settings(settings)
     sink = sink_config(influx)

@@ -33,7 +33,7 @@ _OPTIONS = [
         is_flag=True,
         help="Leave the per-ping measurements out of --output (statistics, histograms and lost pings stay).",
     ),
-    click.option("--quiet", is_flag=True, help="Print nothing but warnings and errors (no summary, no progress)."),
+    click.option("--quiet", is_flag=True, help="Print nothing but errors: no summary, no progress (the result file keeps the warnings)."),
 ]
 
 

@@ -100,6 +100,10 @@ class Metadata(msgspec.Struct):
     histogram_out_of_range: int
     warnings: list[str]
     sink: dict[str, Any] = {}
+    #: Side by side: --duration as asked, this worker's offset in the shared send grid, its core with --pin.
+    duration_requested_s: float | None = None
+    phase_offset_ms: float = 0.0
+    pinned_cpu: int | None = None
 
 
 class LostPing(msgspec.Struct):

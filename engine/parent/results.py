@@ -47,6 +47,9 @@ class RunSettings:
     reliable: bool = True
     clock_mode: str = "auto"
     busy_poll_us: int = 0
+    #: --duration as asked (iterations then come from it), and --pin.
+    duration_s: float | None = None
+    pin: bool = False
 
 
 @dataclass
@@ -56,6 +59,10 @@ class PlatformContext:
     agent_url: str | None
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
+    #: Its offset in the shared send grid and its core (engine.parent.placement); notes go to its warnings.
+    phase_ns: int = 0
+    cpu: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def host_facts() -> dict[str, Any]:
@@ -211,7 +218,10 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset, one_way) + run.warnings,
+            "warnings": warnings(statistics, settings, offset, one_way) + run.warnings + ctx.notes,
+            "duration_requested_s": settings.duration_s,
+            "phase_offset_ms": ctx.phase_ns / 1e6,
+            "pinned_cpu": ctx.cpu,
         }
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from engine.parent import agent_client, results
+from engine.parent import agent_client, placement, results
 from engine.parent.compare import compare
 from engine.parent.errors import BenchError
 from engine.parent.histograms import line_fields
@@ -71,13 +71,16 @@ def run_benchmark(
     rooms: dict[str, str] = {}
     specs = []
     try:
-        for platform in platforms:
+        phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
+        cores, pin_note = placement.cores(len(platforms), settings.pin)
+        for i, platform in enumerate(platforms):
             room_id, credentials, ctx = asyncio.run(
                 _handshake(
                     platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
                 )
             )
             rooms[platform], contexts[platform] = room_id, ctx
+            ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
             specs.append(
                 WorkerSpec(
                     platform=platform,
@@ -92,6 +95,8 @@ def run_benchmark(
                     busy_poll_ns=settings.busy_poll_us * 1000,
                     connect_timeout_s=connect_timeout_s,
                     log_level=log_level,
+                    phase_ns=ctx.phase_ns,
+                    cpu=ctx.cpu,
                 )
             )
         series = {

@@ -20,7 +20,7 @@ import time
 
 import transports
 from engine.worker.clock import take_anchor
-from engine.worker.pacer import Pacer
+from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session
 from ipc import spec as worker_spec
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     exit_with_parent(args.parent)
     spec = worker_spec.decode(sys.stdin.buffer.read())
+    if spec.cpu is not None:
+        os.sched_setaffinity(0, {spec.cpu})  # before the SDKs start threads: they inherit it
     logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
     import uvloop
 
@@ -101,7 +103,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
             return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         cpu_at_start = time.process_time()
-        start = time.perf_counter_ns() + START_DELAY_NS
+        start = phased_start(time.perf_counter_ns() + START_DELAY_NS, spec.interval_ns, spec.phase_ns)
         session.prepare(start)
         poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
 
