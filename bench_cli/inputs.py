@@ -19,8 +19,11 @@ from hdrh.histogram import HdrHistogram
 
 from engine.parent import histograms
 from engine.parent.errors import BenchError
+from engine.parent.measurements import Measurements
 from engine.parent.result_model import PlatformResult, ResultFormatError, load, platform_results
 
+#: The per-ping columns the report and the comparison read.
+KEPT_COLUMNS = ("round_trip_time", "timestamp")
 #: Measurement columns a histogram kind can be rebuilt from (ms).
 _COLUMN_OF = {
     "rtt": "round_trip_time",
@@ -48,15 +51,37 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_results(paths: Iterable[Path]) -> list[tuple[Path, PlatformResult]]:
-    """Every platform result in the files, with the file it came from; an unreadable file is one error line."""
+    """Every platform result in the files, with the file it came from; an unreadable file is one error line.
+
+    Each result keeps only the per-ping columns the analyses read, as float arrays (a loaded file's rows are
+    Python objects: ~250 MB for ten files of 100k pings otherwise); files older than histograms get theirs here.
+    """
     out = []
     for path in result_files(paths):
         try:
             result = load(path.read_bytes())
         except (OSError, ResultFormatError) as exc:
             raise BenchError(f"{path}: {exc}") from None
-        out += [(path, r) for r in platform_results(result).values()]
+        for r in platform_results(result).values():
+            if r.histograms is None:
+                r.histograms = _rebuilt_histograms(r)
+            r.measurements = _slim(r.measurements)
+            out.append((path, r))
     return out
+
+
+def _rebuilt_histograms(result: PlatformResult) -> histograms.Histograms:
+    encoded = {}
+    for kind, column in _COLUMN_OF.items():
+        values = result.measurements.column(column) if len(result.measurements) else np.zeros(0)
+        values = values[np.isfinite(values)]
+        encoded[kind] = histograms.encode(histograms.from_ns(np.round(values * 1e6))) if len(values) else None
+    return histograms.Histograms(**encoded)
+
+
+def _slim(measurements: Measurements) -> Measurements:
+    columns = {name: measurements.column(name) for name in KEPT_COLUMNS} if len(measurements) else {}
+    return Measurements({name: (lambda a, b, c=c: c[a:b], 1.0) for name, c in columns.items()}, len(measurements))
 
 
 def day_of(result: PlatformResult) -> str:
@@ -93,15 +118,7 @@ class Group:
         return sum(r.statistics.late_messages for r in self.results)
 
     def histogram(self, kind: str) -> HdrHistogram:
-        return histograms.merged(self._histogram_of(r, kind) for r in self.results)
-
-    @staticmethod
-    def _histogram_of(result: PlatformResult, kind: str) -> HdrHistogram | None:
-        if result.histograms is not None:
-            return result.histograms.decoded(kind)
-        values = result.measurements.column(_COLUMN_OF[kind]) if len(result.measurements) else np.zeros(0)
-        values = values[np.isfinite(values)]
-        return histograms.from_ns(np.round(values * 1e6)) if len(values) else None
+        return histograms.merged_kind((r.histograms for r in self.results), kind)
 
     def percentile_ms(self, kind: str, percentile: float) -> float | None:
         hist = self.histogram(kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
@@ -19,7 +19,9 @@ from engine.parent import hlog, results
 from engine.parent.errors import BenchError
 from engine.parent.measurements import Measurements
 from engine.parent.result_model import MultiResult, PlatformResult, Result
-from engine.parent.runner import RunOutcome
+
+if TYPE_CHECKING:
+    from engine.parent.runner import RunOutcome
 
 _OPTIONS = [
     click.option(

