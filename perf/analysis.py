@@ -26,18 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from perf import PerfError, report
+from perf.memory import CHILD_TIMEOUT_S, child_json, reset_hwm, status_kb
 
 TARGET_S = 2.0
 TARGET_MB = 100.0
-CHILD_TIMEOUT_S = 600.0
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise PerfError(f"/proc/self/status has no {field}")
 
 
 def _series(n: int, seed: int, median_ms: float):
@@ -73,9 +65,8 @@ def compare_peak(n: int) -> dict[str, Any]:
     for v in rtts.values():
         np.sort(v)
     sort_s = time.perf_counter() - t0
-    before_kb = _status_kb("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # VmHWM := current RSS, so the peak is the comparison's
+    before_kb = status_kb("VmRSS")
+    reset_hwm()  # VmHWM := current RSS, so the peak is the comparison's
     t0 = time.perf_counter()
     out = compare(rtts, {"a": stats, "b": stats})
     elapsed = time.perf_counter() - t0
@@ -83,7 +74,7 @@ def compare_peak(n: int) -> dict[str, Any]:
         "n": n,
         "compare_s": elapsed,
         "sort_s": sort_s,
-        "rss_rise_mb": (_status_kb("VmHWM") - before_kb) / 1024,
+        "rss_rise_mb": (status_kb("VmHWM") - before_kb) / 1024,
         "samples_mb": 2 * n * 8 / 2**20,
         "significant": out["pairs"][0]["significant"],
     }
@@ -128,7 +119,7 @@ def run(files: int, n: int) -> dict[str, Any]:
             raise PerfError(f"report exited {out.returncode}: {out.stderr.strip()[-300:]}")
         report_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         html_kb = (folder / "r.html").stat().st_size / 1024
-    compare_data = _child("compare", str(1_000_000 if n >= 100_000 else n * 10))
+    compare_data = child_json("perf.analysis", "compare", str(1_000_000 if n >= 100_000 else n * 10))
     return {
         **compare_data,
         "files": files,
@@ -138,19 +129,6 @@ def run(files: int, n: int) -> dict[str, Any]:
         "report_rss_mb": report_rss_mb,
         "html_kb": html_kb,
     }
-
-
-def _child(*args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "perf.analysis", *args],
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise PerfError(f"perf.analysis {args[0]} exited {out.returncode}: {out.stderr.strip()[-300:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
