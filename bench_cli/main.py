@@ -8,7 +8,6 @@ do the same with 128 + their number.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
@@ -27,7 +26,6 @@ from bench_cli.schedule import pop_schedule, schedule_options
 from bench_cli.sink import influx_options, report_lines, sink_config
 from bench_cli.summary import render, render_comparison
 from engine.parent import results
-from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.result_model import MultiResult
 from engine.parent.results import RunSettings
@@ -216,11 +214,7 @@ def cli(
             raise BenchError(str(exc)) from None
     outputs = OutputPlan.pop(influx)
 
-    with contextlib.ExitStack() as stack:
-        for platform in [p for p in platforms if p not in urls]:
-            # One agent process per platform, so one echo's event loop never delays another's pongs.
-            urls[platform] = stack.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        bar = stack.enter_context(ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet))
+    with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
         outcome = run_benchmark(
             platforms,
             urls,

@@ -75,6 +75,7 @@ class StubAgent(ThreadedApp):
         self.connect_delay_s = connect_delay_s
         self.connect_body: dict | None = None  # what /connect answers instead of UDP credentials
         self.disconnected: list[str] = []  # room ids the runner released, in order
+        self.answers = 0  # webrtc answers posted: a worker is joining
 
     @property
     def url(self) -> str:
@@ -87,7 +88,7 @@ class StubAgent(ThreadedApp):
                 web.get("/health", self._health),
                 web.post("/connect", self._connect),
                 web.post("/disconnect", self._disconnect),
-                web.post("/answer", self._ok),
+                web.post("/answer", self._answer),
             ]
         )
         return app
@@ -112,6 +113,10 @@ class StubAgent(ThreadedApp):
 
     async def _disconnect(self, request):
         self.disconnected.append((await request.json())["room_id"])
+        return await self._ok(request)
+
+    async def _answer(self, request):
+        self.answers += 1
         return await self._ok(request)
 
     async def _ok(self, request):

@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -130,15 +131,19 @@ def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):
         assert m["network_rtt"] == pytest.approx(m["round_trip_time"] - 0.25, abs=1e-3)
 
 
-def interrupted_run(tmp_path, *args: str, after: str | float, within_s: float) -> tuple[str, str, dict]:
-    """Run the CLI, send Ctrl-C once ``after`` shows on stderr (or after that many seconds); returns stdout,
-    stderr and the saved result."""
+def interrupted_run(
+    tmp_path, *args: str, after: str | Callable[[], bool], within_s: float
+) -> tuple[str, str, dict]:
+    """Run the CLI, send Ctrl-C once ``after`` shows on stderr (or holds); returns stdout, stderr and the result."""
     out = tmp_path / "r.json"
     run = Watched([*CLI, *args, "--output", str(out)], cwd=tmp_path, env=cli_env())
     if isinstance(after, str):
         run.wait_for(after, within_s=60)
     else:
-        time.sleep(after)
+        deadline = time.monotonic() + 60
+        while not after():
+            assert time.monotonic() < deadline, "".join(run.stderr)
+            time.sleep(0.05)
     run.proc.send_signal(signal.SIGINT)
     code, stdout, stderr = run.finish(within_s)
     assert code == 130, stderr
@@ -184,7 +189,7 @@ def test_ctrl_c_while_joining_stops_without_waiting_for_the_join(tmp_path):
             agent.url,
             "--connect-timeout",
             "300",
-            after=3,
+            after=lambda: agent.answers > 0,  # the worker is joining
             within_s=30,
         )
     assert result["metadata"]["partial"] is True

@@ -14,6 +14,7 @@ import pytest
 from agent.echo import Echo
 from engine.parent.aggregator import PlatformRun
 from engine.parent.orchestrator import Orchestrator
+from engine.parent.worker_process import WorkerProcess
 from ipc import frames
 from ipc.frames import Done, Event, Hello, Lost, Samples
 from ipc.pipe import FrameWriter, read_frames
@@ -172,7 +173,7 @@ def test_worker_killed_mid_run_is_reported_and_its_samples_kept(udp_echo: dict) 
             killed["received"] = run.received
             os.kill(run.hello.pid, signal.SIGKILL)
 
-    orch = Orchestrator([spec], progress=progress)
+    orch = Orchestrator([spec], {"udp": WorkerProcess("udp")}, progress=progress)
     runs = orch.run()
     run = runs["udp"]
 

@@ -1,9 +1,9 @@
 """Supervising worker processes: start one per platform, read their frames, stop them.
 
 pyperf's rule: the parent supervises, the worker measures. Each worker is
-``python -m engine.worker`` with its pipe passed explicitly (an inherited
-fd) and its spec written to its stdin, so a worker never re-runs the
-console script or imports the parent's side. A worker that dies is reported
+a ``WorkerProcess`` (``python -m engine.worker``, its pipe passed
+explicitly), so a worker never re-runs the console script or imports the
+parent's side. A worker that dies is reported
 with its exit code and what it sent so far is kept; one that hangs past its
 deadline is killed; Ctrl-C (or SIGTERM/SIGHUP to the runner) stops every
 worker with SIGTERM, which makes it flush and say Done before exiting.
@@ -16,9 +16,7 @@ enqueues (docs/ARCHITECTURE.md: no database I/O on the thread that reads the pip
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -26,7 +24,7 @@ from typing import Any
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.sinks import SeriesInfo, SinkConfig, disabled_report
-from ipc import spec as worker_spec
+from engine.parent.worker_process import WorkerProcess
 from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
 from ipc.spec import WorkerSpec
@@ -42,17 +40,20 @@ Progress = Callable[[dict[str, PlatformRun]], None]
 
 
 class Orchestrator:
-    """Runs a set of ``WorkerSpec`` concurrently and gathers a ``PlatformRun`` for each."""
+    """Runs a set of ``WorkerSpec`` concurrently, each on its started ``WorkerProcess``, and gathers a
+    ``PlatformRun`` for each."""
 
     def __init__(
         self,
         specs: list[WorkerSpec],
+        workers: dict[str, WorkerProcess],
         progress: Progress | None = None,
         sink: SinkConfig | None = None,
         series: dict[str, SeriesInfo] | None = None,
         verbose: bool = False,
     ) -> None:
         self._specs = specs
+        self._workers = workers
         self._progress = progress or (lambda runs: None)
         self.runs = {spec.platform: PlatformRun(spec.platform) for spec in specs}
         self.interrupted = False
@@ -67,8 +68,9 @@ class Orchestrator:
             config, series, verbose = self._sink_plan
             self._sink = InfluxSink(config, self._specs[0].run_id, series, verbose)
         for spec in self._specs:
-            conn, proc = _start_worker(spec)
-            self._procs[conn] = (proc, self.runs[spec.platform])
+            worker = self._workers[spec.platform]
+            worker.send(spec)
+            self._procs[worker.conn] = (worker.proc, self.runs[spec.platform])
         deadline = time.monotonic() + max(_expected_s(s) for s in self._specs) + HANG_SLACK_S
         try:
             self._read_until_all_done(deadline)
@@ -134,25 +136,6 @@ class Orchestrator:
                 proc.kill()
                 run.events.append(Event("error", f"{run.platform}: worker {why}", fatal=True))
             self._reap(conn)
-
-
-def _start_worker(spec: WorkerSpec) -> tuple[Connection, subprocess.Popen[bytes]]:
-    """``python -m engine.worker`` writing frames to a pipe of its own; returns the read end and the process."""
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker", "--pipe", str(write_fd), "--parent", str(os.getpid())],
-            stdin=subprocess.PIPE,
-            pass_fds=(write_fd,),
-        )
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)  # the worker holds its copy: end of file here means it exited
-    proc.stdin.write(worker_spec.encode(spec))
-    proc.stdin.close()
-    return Connection(read_fd, writable=False), proc
 
 
 def _expected_s(spec: WorkerSpec) -> float:

@@ -8,6 +8,7 @@ This is what the CLI calls; it knows no terminal. Input problems raise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -16,8 +17,10 @@ from typing import Any
 
 import msgspec
 
+import transports
 from engine.parent import agent_client, placement, results
 from engine.parent.compare import compare
+from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.histograms import line_fields
 from engine.parent.intervals import Interval
@@ -26,6 +29,7 @@ from engine.parent.orchestrator import Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.parent.worker_process import WorkerProcess
 from ipc.spec import WorkerSpec
 
 
@@ -56,6 +60,38 @@ async def _handshake(
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent)
 
 
+def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
+    """/disconnect every room the run got, whatever happened since."""
+    for platform, room_id in rooms.items():
+        asyncio.run(agent_client.disconnect(urls[platform], room_id))
+
+
+def _worker_spec(
+    platform: str,
+    credentials: dict[str, Any],
+    settings: RunSettings,
+    ctx: PlatformContext,
+    connect_timeout_s: float,
+    log_level: int,
+) -> WorkerSpec:
+    return WorkerSpec(
+        platform=platform,
+        credentials=credentials,
+        run_id=settings.run_id,
+        iterations=settings.iterations,
+        warmup=settings.warmup,
+        interval_ns=round(settings.cooldown_ms * 1e6),
+        timeout_ns=round(settings.timeout_ms * 1e6),
+        payload_bytes=settings.payload_bytes,
+        reliable=settings.reliable,
+        busy_poll_ns=settings.busy_poll_us * 1000,
+        connect_timeout_s=connect_timeout_s,
+        log_level=log_level,
+        phase_ns=ctx.phase_ns,
+        cpu=ctx.cpu,
+    )
+
+
 def run_benchmark(
     platforms: list[str],
     agent_urls: dict[str, str],
@@ -66,50 +102,41 @@ def run_benchmark(
     log_level: int = logging.WARNING,
     sink: SinkConfig | None = None,
 ) -> RunOutcome:
-    """Measure every platform at once, one worker each; returns the seed-shaped result."""
+    """Measure every platform at once, one worker each; returns the seed-shaped result.
+
+    A platform missing from ``agent_urls`` gets an embedded agent on 127.0.0.1, one process per platform
+    so one echo's loop never delays another's pongs. Workers start first: they load their SDKs while the
+    agents start and the handshakes run.
+    """
     contexts: dict[str, PlatformContext] = {}
     rooms: dict[str, str] = {}
     specs = []
-    try:
+    urls = dict(agent_urls)
+    workers = {p: WorkerProcess(p) for p in platforms}
+    with contextlib.ExitStack() as cleanup:  # undone in reverse: rooms released, agents stopped, idle workers let go
+        for worker in workers.values():
+            cleanup.callback(worker.abandon)
+        for platform in [p for p in platforms if p not in urls]:
+            urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
+        cleanup.callback(_release, urls, rooms)
         phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
         cores, pin_note = placement.cores(len(platforms), settings.pin)
         for i, platform in enumerate(platforms):
-            room_id, credentials, ctx = asyncio.run(
-                _handshake(
-                    platform, agent_urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
-                )
+            handshake = _handshake(
+                platform, urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
             )
-            rooms[platform], contexts[platform] = room_id, ctx
+            rooms[platform], credentials, ctx = asyncio.run(handshake)
             ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
-            specs.append(
-                WorkerSpec(
-                    platform=platform,
-                    credentials=credentials,
-                    run_id=settings.run_id,
-                    iterations=settings.iterations,
-                    warmup=settings.warmup,
-                    interval_ns=round(settings.cooldown_ms * 1e6),
-                    timeout_ns=round(settings.timeout_ms * 1e6),
-                    payload_bytes=settings.payload_bytes,
-                    reliable=settings.reliable,
-                    busy_poll_ns=settings.busy_poll_us * 1000,
-                    connect_timeout_s=connect_timeout_s,
-                    log_level=log_level,
-                    phase_ns=ctx.phase_ns,
-                    cpu=ctx.cpu,
-                )
-            )
+            contexts[platform] = ctx
+            specs.append(_worker_spec(platform, credentials, settings, ctx, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
         }
-        orchestrator = Orchestrator(specs, progress, sink, series, verbose=log_level <= logging.INFO)
+        orchestrator = Orchestrator(specs, workers, progress, sink, series, verbose=log_level <= logging.INFO)
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
-    finally:
-        for platform, room_id in rooms.items():
-            asyncio.run(agent_client.disconnect(agent_urls[platform], room_id))
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
     summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}

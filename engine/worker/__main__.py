@@ -1,6 +1,7 @@
-"""``python -m engine.worker --pipe FD --parent PID``: one worker, started by the parent (pyperf's way).
+"""``python -m engine.worker --platform NAME --pipe FD --parent PID``: one worker, started by the parent.
 
-The spec arrives as msgpack on stdin; frames go out on the inherited pipe FD.
+It loads its platform's transport at once; the spec follows as msgpack on
+stdin (none: the run was called off), and frames go out on the inherited pipe FD.
 Only this package, ``ipc``, ``transports`` and the platform's SDK are loaded.
 """
 

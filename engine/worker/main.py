@@ -43,15 +43,23 @@ def main(argv: list[str] | None = None) -> None:
     early_stop: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: early_stop.append(signum))
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description="One benchmark worker.")
+    parser.add_argument("--platform", choices=transports.PLATFORMS, required=True)
     parser.add_argument("--pipe", type=int, required=True, help="inherited file descriptor to write frames to")
     parser.add_argument("--parent", type=int, required=True, help="the parent's pid: exit when it dies")
     args = parser.parse_args(argv)
     exit_with_parent(args.parent)
-    spec = worker_spec.decode(sys.stdin.buffer.read())
-    if spec.cpu is not None:
-        os.sched_setaffinity(0, {spec.cpu})  # before the SDKs start threads: they inherit it
-    logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
     import uvloop
+
+    # The SDK loads while the parent still starts the agent and handshakes; a broken install is reported in _run.
+    with contextlib.suppress(Exception):
+        transports.client_class(args.platform)
+    data = sys.stdin.buffer.read()
+    if not data:
+        return  # the run ended before it reached us: nothing to measure, nothing to say
+    spec = worker_spec.decode(data)
+    if spec.cpu is not None:
+        os.sched_setaffinity(0, {spec.cpu})  # before the SDK connects and starts its threads: they inherit it
+    logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
 
     uvloop.run(_run(args.pipe, spec, early_stop))
 
