@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 
 import numpy as np
 import pytest
 
 from engine.worker.pacer import phased_start
+from tests.conftest import CLI, cli_env
 
 
 def test_phased_start_is_the_next_instant_on_the_shared_grid():
@@ -36,14 +39,49 @@ def test_two_platforms_send_half_an_interval_apart_for_the_duration_asked(cli, t
     assert np.ptp(residues["udp"][0]) < 0.01  # every ping of a worker on its grid
 
 
-def test_pin_puts_a_worker_on_a_core_of_its_own_or_says_why_not(cli, tmp_path):
+def descendants(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return []
+    return kids + [d for k in kids for d in descendants(k)]
+
+
+def worker_cores(runner_pid: int) -> set[str] | None:
+    """The CPU lists every thread of the runner's worker may run on, or None while there is no worker yet."""
+    for pid in descendants(runner_pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"engine.worker" not in f.read():
+                    continue
+            lists = set()
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/status") as f:
+                    lists |= {line.split()[1] for line in f if line.startswith("Cpus_allowed_list:")}
+            return lists
+        except OSError:
+            continue
+    return None
+
+
+def test_pin_puts_a_worker_on_a_core_of_its_own_or_says_why_not(tmp_path):
     cores = sorted(os.sched_getaffinity(0))
     out = tmp_path / "r.json"
-    proc = cli("--platform", "udp", "--iterations", "20", "--cooldown", "5", "--pin", "--output", str(out))
-    assert proc.returncode == 0, proc.stderr
+    args = ["--platform", "udp", "--iterations", "400", "--cooldown", "10", "--pin", "--output", str(out)]
+    proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen: set[str] | None = None
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (now := worker_cores(proc.pid)) is not None:
+            seen = now  # the last reading while the worker ran (its threads included): after it read its spec
+        time.sleep(0.2)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
     meta = json.loads(out.read_text())["metadata"]
     if len(cores) >= 2:
         assert meta["pinned_cpu"] == cores[-1] and not any("--pin" in w for w in meta["warnings"])
+        assert seen == {str(cores[-1])}
     else:
         assert meta["pinned_cpu"] is None and any("were not pinned" in w for w in meta["warnings"])
 
