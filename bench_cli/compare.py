@@ -103,7 +103,7 @@ def changes(base: Group, new: Group) -> list[Change]:
 
 def _describe(c: Change) -> str:
     if c.metric == LOSS:
-        head = f"{c.before:7.2%} -> {c.after:7.2%}  {c.absolute * 100:+.2f} pp"
+        head = f"{c.before:9.2%}    -> {c.after:9.2%}     {c.absolute * 100:+.2f} pp"
     elif c.before is None or c.after is None:
         return f"{c.metric:<17} n/a (no pongs on one side)"
     else:

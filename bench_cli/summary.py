@@ -55,9 +55,9 @@ def render_comparison(comparison: dict[str, Any]) -> str:
         lines.append(f"  unranked  {', '.join(comparison['unranked'])} (no pongs)")
     for pair in comparison["pairs"]:
         a, b = pair["platforms"]
-        low, high = pair["ci95_ms"]
+        low, high = (f"{x:+.3f}" if x is not None else "n/a" for x in pair["ci95_ms"])
         lines.append(
-            f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low:+.3f}, {high:+.3f}]"
+            f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low}, {high}]"
             f"  p={pair['p_value_holm']:.3g} (Holm)  effect {pair['effect']} (Cliff's δ {pair['cliffs_delta']:+.2f})"
             f"  {pair['verdict']}"
         )

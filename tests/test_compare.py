@@ -93,3 +93,10 @@ def test_holm_is_applied_across_pairs():
     raw = [p["p_value"] for p in out["pairs"]]
     assert [p["p_value_holm"] for p in out["pairs"]] == pytest.approx(cmp.holm(raw), abs=1e-6)
     assert min(p["p_value_holm"] for p in out["pairs"]) >= min(raw)
+
+
+def test_a_handful_of_pongs_is_never_significant():
+    out = cmp.compare({"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0, 5.0])}, {"a": stats(0.0), "b": stats(0.0)})
+    (pair,) = out["pairs"]
+    assert pair["p_value"] == 1.0 and pair["ci95_ms"] == [None, None] and not pair["significant"]
+    assert pair["verdict"] == "not significant (fewer than 20 pongs)"

@@ -48,7 +48,7 @@ def test_a_p99_regression_fails_the_gate(cli, files):
     p99 = next(row for row in udp.splitlines() if row.strip().startswith("p99_rtt"))
     assert "slower" in p99 and "significant (p=" in p99 and "not significant" not in p99
     loss = next(row for row in udp.splitlines() if "packet_loss_rate" in row)
-    assert "0.00% ->   1.96%" in loss and "+1.96 pp" in loss and " significant" in loss
+    assert "0.00%    ->     1.96%" in loss and "+1.96 pp" in loss and " significant" in loss
 
 
 @pytest.mark.parametrize(

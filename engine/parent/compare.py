@@ -25,6 +25,8 @@ from engine.parent.result_model import Statistics
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 ALPHA = 0.05
+#: Below this many pongs on either side no resampling can tell anything: p = 1, no interval.
+MIN_SAMPLES = 20
 #: More blocks than this add nothing to the bootstrap's accuracy and cost time; blocks get longer instead.
 MAX_BLOCKS = 1000
 #: Grid points per quantile at which each block's CDF is taken; the quantile is interpolated between them.
@@ -114,7 +116,10 @@ def _crossing(cdf: np.ndarray, points: np.ndarray, target: float) -> np.ndarray:
 def quantile_differences(
     a: np.ndarray, b: np.ndarray, qs: tuple[float, ...] = (0.5,), resamples: int = RESAMPLES, seed: int = 0
 ) -> list[QuantileDiff]:
-    """For each q: quantile(a) − quantile(b) with a block-bootstrap interval and p-value (two independent series)."""
+    """For each q: quantile(a) − quantile(b) with a block-bootstrap interval and p-value (two independent series);
+    with fewer than ``MIN_SAMPLES`` on a side, p = 1 and the interval is NaN."""
+    if min(len(a), len(b)) < MIN_SAMPLES:
+        return [QuantileDiff(q, float(np.quantile(a, q) - np.quantile(b, q)), math.nan, math.nan, 1.0) for q in qs]
     rng = np.random.default_rng(seed)
     diffs = quantile_draws(a, qs, resamples, rng) - quantile_draws(b, qs, resamples, rng)
     tail = (1 - CONFIDENCE) / 2
@@ -186,13 +191,15 @@ def compare(rtts_ms: dict[str, np.ndarray], stats: dict[str, Statistics]) -> dic
     for (a, b, diff, delta), p_holm in zip(tests, adjusted):
         significant = p_holm < ALPHA
         note = loss_note(a, b, stats) or loss_note(b, a, stats)
+        too_few = math.isnan(diff.low)
         lead = f"{a} faster by {-diff.difference:.3f} ms (median)" if significant else "not significant"
+        lead += f" (fewer than {MIN_SAMPLES} pongs)" if too_few else ""
         verdict = lead + note
         pairs.append(
             {
                 "platforms": [a, b],
                 "median_rtt_difference_ms": round(diff.difference, 3),
-                "ci95_ms": [round(diff.low, 3), round(diff.high, 3)],
+                "ci95_ms": [None if math.isnan(x) else round(x, 3) for x in (diff.low, diff.high)],
                 "p_value": round(diff.p_value, 6),
                 "p_value_holm": round(p_holm, 6),
                 "significant": significant,
