@@ -61,6 +61,7 @@ class Done(msgspec.Struct, tag=True):
     legacy_agent: bool = False
     cpu_s: float = 0.0  # the worker's own CPU time (user + system), polling included
     measuring_cpu_s: float = 0.0  # the part spent from the first ping on (imports and joining left out)
+    peak_rss_kb: int = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
 
 
 Frame = Hello | Samples | Lost | Event | Done

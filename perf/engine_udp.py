@@ -82,6 +82,7 @@ def run(
         # the worker's CPU time (imports and connect included) over the run's wall time
         "worker_cpu_s": result.metadata.worker_cpu_s,
         "worker_measuring_cpu_s": result.metadata.worker_measuring_cpu_s,
+        "worker_peak_rss_mb": result.metadata.worker_peak_rss_mb,
         "run_s": result.metadata.duration_ms / 1e3,
         "warnings": result.metadata.warnings,
         "sink": result.metadata.sink,

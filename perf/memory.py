@@ -8,9 +8,11 @@ The reference is the raw bytes those samples occupy in the parent's columns
 (``aggregator.BYTES_PER_SAMPLE``: 44 bytes a sample), so the ratio says how
 many copies of the raw data exist at the peak, whatever the machine.
 
-Worker: peak RSS (``ru_maxrss`` of reaped children) after a real ``udp``
-engine run, against a spawned process that only imports what a worker
-imports: the ratio is what one run's bookkeeping adds to the interpreter.
+Worker: the worker's own peak RSS since exec (VmHWM, which it reports in its
+Done frame) after a real ``udp`` engine run, against a process that only
+imports what a worker imports: the ratio is what one run's bookkeeping adds
+to the interpreter. (``ru_maxrss`` of reaped children would also count the
+parent's pages shared by the fork before exec.)
 
 Run as ``python -m perf.memory parent N`` or ``python -m perf.memory worker
 AGENT_URL N`` (each prints one JSON line); the suite calls ``run``.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -92,19 +93,17 @@ def reset_hwm() -> None:
         raise PerfError(f"cannot reset the RSS high-water mark: {exc}") from exc
 
 
-#: What a ``udp`` worker process holds before it measures anything: its imports.
-BARE_WORKER = "import uvloop, engine.worker.main, transports.udp"
+#: What a ``udp`` worker process holds before it measures anything: its imports; prints its peak RSS (kB).
+BARE_WORKER = "import uvloop, engine.worker.main, transports.udp; print(engine.worker.main.peak_rss_kb())"
 
 
 def worker_peak(agent_url: str, n: int) -> dict[str, Any]:
     """In this process: a bare worker, then a real ``udp`` run of n pings at 5,000/s; peak RSS in MB."""
     from perf import engine_udp
 
-    subprocess.run([sys.executable, "-c", BARE_WORKER], check=True, timeout=CHILD_TIMEOUT_S)
-    bare_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    engine_udp.run(agent_url, n, 100, 0.2)
-    worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over reaped children: the worker
-    return {"pings": n, "bare_rss_mb": bare_kb / 1024, "worker_rss_mb": worker_kb / 1024}
+    bare = subprocess.run([sys.executable, "-c", BARE_WORKER], check=True, timeout=CHILD_TIMEOUT_S, capture_output=True)
+    run = engine_udp.run(agent_url, n, 100, 0.2)
+    return {"pings": n, "bare_rss_mb": int(bare.stdout) / 1024, "worker_rss_mb": run["worker_peak_rss_mb"]}
 
 
 def child_json(module: str, *args: str) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class Metadata(msgspec.Struct):
     connect_time_ms: float | None
     worker_cpu_s: float | None
     worker_measuring_cpu_s: float | None
+    worker_peak_rss_mb: float | None
     worker_exit_code: int | None
     partial: bool
     error: str | None

@@ -214,6 +214,7 @@ def _metadata(
             "connect_time_ms": _r(run.connect_ms),
             "worker_cpu_s": _r(run.done.cpu_s) if run.done else None,
             "worker_measuring_cpu_s": _r(run.done.measuring_cpu_s) if run.done else None,
+        "worker_peak_rss_mb": _r(run.done.peak_rss_kb / 1024) if run.done and run.done.peak_rss_kb else None,
             "worker_exit_code": run.exit_code,
             "partial": run.partial,
             "error": run.fatal_error,

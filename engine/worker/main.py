@@ -149,10 +149,22 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
         _flush(session, writer)
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
-        writer.send(Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu))
+        writer.send(
+            Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu, peak_rss_kb())
+        )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)
         await writer.drain_and_close()
+
+
+def peak_rss_kb() -> int:
+    """This process's peak RSS since exec (VmHWM). getrusage's ru_maxrss would also count the parent's
+    memory that the fork before exec shared, which is not ours."""
+    try:
+        with open("/proc/self/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 async def _connect(
