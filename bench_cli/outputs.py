@@ -72,7 +72,8 @@ class OutputPlan:
 
     def write_hlog(self, outcome: RunOutcome) -> None:
         if self.hlog is not None:
-            hlog.write(self.hlog, outcome.intervals, engine.version())
+            intervals = {p: run.interval_histograms() for p, run in outcome.runs.items()}
+            hlog.write(self.hlog, intervals, engine.version())
             self.echo(f"interval log written to {self.hlog}")
 
 

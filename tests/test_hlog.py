@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
 from engine.parent.hdr import new_histogram
-from engine.parent.intervals import CLOSE_AFTER_S, IntervalHistograms
+from engine.parent.intervals import per_second
 
 
 def read_log(path) -> tuple[float, dict[str, list[HdrHistogram]]]:
@@ -57,14 +57,13 @@ def test_the_log_holds_the_runs_counts_and_percentiles(cli, tmp_path):
             assert abs(hist.get_total_count() - expected) <= 1  # the file's stamps are rounded to the µs
 
 
-def test_seconds_close_as_the_run_goes_on():
-    intervals = IntervalHistograms(wall_minus_perf_ns=0)
-    most_open = 0
-    for second in range(20):
-        t4 = second * 1_000_000_000 + np.arange(0, 1_000_000_000, 10_000_000)
-        intervals.record(t4, np.full(len(t4), 2_000_000))
-        most_open = max(most_open, len(intervals._open))
-    assert most_open <= CLOSE_AFTER_S + 1  # only the last few seconds keep a histogram's counts
-    done = intervals.finish()
-    assert [i.second for i in done] == list(range(20)) and all(i.count == 100 for i in done)
-    assert HdrHistogram.decode(done[5].encoded).get_value_at_percentile(50) == pytest.approx(2000, rel=1e-3)
+def test_each_pong_counts_in_the_second_it_arrived_in():
+    # Arrivals 0.5 s apart from second 100 on, one straggler from second 100 listed last; RTTs 1, 2, 3 ... ms.
+    t4 = np.array([100.2, 100.7, 101.2, 101.7, 102.2, 100.9]) * 1e9
+    rtt = np.arange(1, 7) * 1_000_000
+    intervals = per_second(t4.astype(np.int64), rtt)
+    # The max is HdrHistogram's: the top of the largest value's bucket (3 significant digits).
+    assert [(i.second, i.count, i.max_us) for i in intervals] == [(100, 3, 6003), (101, 2, 4001), (102, 1, 5003)]
+    first = HdrHistogram.decode(intervals[0].encoded)
+    assert [first.get_count_at_value(v) for v in (1000, 2000, 6000)] == [1, 1, 1]
+    assert per_second(np.zeros(0, np.int64), np.zeros(0, np.int64)) == []

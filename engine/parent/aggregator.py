@@ -17,7 +17,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from engine.parent.hdr import new_histogram, record_ns
-from engine.parent.intervals import IntervalHistograms
+from engine.parent.intervals import Interval, per_second
 from ipc.frames import Done, Event, Hello, Lost, Samples
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
@@ -40,7 +40,6 @@ class PlatformRun:
     rtt_hist: HdrHistogram = field(default_factory=new_histogram)
     network_hist: HdrHistogram = field(default_factory=new_histogram)
     send_lag_hist: HdrHistogram = field(default_factory=new_histogram)
-    intervals: IntervalHistograms | None = None  # RTT per second of arrival, once Hello gives the wall clock
     out_of_range: int = 0
     exit_code: int | None = None
 
@@ -52,7 +51,6 @@ class PlatformRun:
                 self.lost[name].extend(getattr(frame, name))
         elif isinstance(frame, Hello):
             self.hello = frame
-            self.intervals = IntervalHistograms(frame.anchor_wall_ns - frame.anchor_perf_ns)
         elif isinstance(frame, Event):
             self.events.append(frame)
         elif isinstance(frame, Done):
@@ -64,8 +62,6 @@ class PlatformRun:
         t1 = np.array(s.t1, dtype=np.int64)
         rtt = np.array(s.t4, dtype=np.int64) - t1
         self.out_of_range += record_ns(self.rtt_hist, rtt)
-        if self.intervals is not None:
-            self.intervals.record(np.array(s.t4, dtype=np.int64), rtt)
         self.out_of_range += record_ns(self.network_hist, rtt - np.array(s.processing_ns, dtype=np.int64))
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
 
@@ -105,3 +101,10 @@ class PlatformRun:
             return cols  # already in order, the usual case: views, no copy of every column
         order = np.argsort(seq, kind="stable")
         return {name: col[order] for name, col in cols.items()}
+
+    def interval_histograms(self) -> list[Interval]:
+        """RTT histograms per wall-clock second of arrival (for ``--hlog``), cut from the columns."""
+        if self.hello is None or not self.received:
+            return []
+        a = self.arrays()
+        return per_second(a["t4"] + (self.hello.anchor_wall_ns - self.hello.anchor_perf_ns), a["t4"] - a["t1"])

@@ -19,11 +19,11 @@ import msgspec
 
 import transports
 from engine.parent import agent_client, placement, results
+from engine.parent.aggregator import PlatformRun
 from engine.parent.compare import compare
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
 from engine.parent.histograms import line_fields
-from engine.parent.intervals import Interval
 from engine.parent.offset import ClockMode, choose_mode
 from engine.parent.orchestrator import Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
@@ -42,8 +42,8 @@ class RunOutcome:
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
     sink: dict[str, Any] = field(default_factory=dict)
-    #: Per platform, its RTT histogram for each second of the run (for ``--hlog``).
-    intervals: dict[str, list[Interval]] = field(default_factory=dict)
+    #: What each worker sent (raw columns: per-second histograms for ``--hlog`` are cut from them on demand).
+    runs: dict[str, PlatformRun] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -150,8 +150,7 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
-    intervals = {p: runs[p].intervals.finish() if runs[p].intervals else [] for p in platforms}
-    return RunOutcome(output, per_platform, orchestrator.interrupted, errors, sink_report, intervals)
+    return RunOutcome(output, per_platform, orchestrator.interrupted, errors, sink_report, runs)
 
 
 def check_settings(settings: RunSettings) -> None:
