@@ -50,12 +50,7 @@
     return (100 - Math.pow(10, 2 - x)).toFixed(digits) + "%";
   }
 
-  function timeLabel(t, span) {
-    const iso = new Date(t * 1000).toISOString();
-    return span > 86400 ? iso.slice(5, 16).replace("T", " ") : iso.slice(11, 19);
-  }
-
-  // cfg: {title, x: {label, kind: "linear"|"hdr"|"time"}, y: {label, min, max}, series: [{name, style, points}]}
+  // cfg: {title, x: {label, kind: "linear"|"hdr"}, y: {label, min, max}, series: [{name, style, points, color, legend}]}
   function plot(parent, cfg) {
     const figure = node("figure", { class: "figure" }, parent);
     const svg = svgNode("svg", { class: "plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-title": cfg.title }, figure);
@@ -78,7 +73,7 @@
     const xticks = cfg.x.kind === "hdr" ? Array.from({ length: x1 + 1 }, (_, i) => i) : niceTicks(x0, x1, 6);
     for (const t of xticks) {
       svgNode("line", { x1: sx(t), x2: sx(t), y1: M.top, y2: H - M.bottom, class: "grid" }, axis);
-      const label = cfg.x.kind === "hdr" ? hdrLabel(t) : cfg.x.kind === "time" ? timeLabel(t, x1 - x0) : String(t);
+      const label = cfg.x.kind === "hdr" ? hdrLabel(t) : String(t);
       svgNode("text", { x: sx(t), y: H - M.bottom + 14, "text-anchor": "middle", text: label }, axis);
     }
     for (const t of niceTicks(y0, y1, 5)) {
@@ -105,6 +100,7 @@
     });
     const legend = node("div", { class: "legend" }, figure);
     cfg.series.forEach((s, i) => {
+      if (s.legend === false) return;
       const item = node("span", {}, legend);
       node("i", { style: `background:${s.color || COLORS[i % COLORS.length]}` }, item);
       item.appendChild(document.createTextNode(s.name));
@@ -155,14 +151,19 @@
     for (const g of members) {
       node("h3", { text: g.label }, section);
       const grow = node("div", { class: "row" }, section);
-      safely(`${g.label} rtt`, () => plot(grow, { title: `RTT over time (UTC) — ${g.label}`, x: { label: "time (UTC)", kind: "time" }, y: rttAxis,
-        series: [
-          { name: g.rtt_over_time.max.length ? "median per slice" : "each ping", style: "dots", points: g.rtt_over_time.median },
-          ...(g.rtt_over_time.max.length ? [{ name: "max per slice", style: "faint", points: g.rtt_over_time.max, color: "#999" }] : []),
-          { name: `lost (${g.lost_at.length})`, style: "ticks", points: g.lost_at.map((t) => [t, 0]), color: "#d62728" },
-        ] }));
-      safely(`${g.label} loss`, () => plot(grow, { title: `Loss over time (UTC) — ${g.label}`, x: { label: "time (UTC)", kind: "time" },
-        y: { label: "share of pings lost", min: 0, max: 1 }, series: [{ name: "loss per slice", style: "line", points: g.loss_over_time, color: "#d62728" }] }));
+      const sinceStart = { label: "seconds since the run started", kind: "linear" };
+      safely(`${g.label} rtt`, () => plot(grow, { title: `RTT over time — ${g.label}`, x: sinceStart, y: rttAxis,
+        series: g.rtt_over_time.flatMap((r, i) => {
+          const color = COLORS[i % COLORS.length], sliced = r.max.length > 0;
+          return [
+            { name: `${r.label}${sliced ? ": median (grey: max) per slice" : ""}`, style: "dots", points: r.median, color },
+            ...(sliced ? [{ name: "max per slice", style: "faint", points: r.max, color: "#999", legend: false }] : []),
+            { name: `lost (${r.lost_count})`, style: "ticks", points: r.lost.map((t) => [t, 0]), color: "#111", legend: r.lost_count > 0 },
+          ];
+        }) }));
+      safely(`${g.label} loss`, () => plot(grow, { title: `Loss over time — ${g.label}`, x: sinceStart,
+        y: { label: "share of pings lost", min: 0, max: 1 },
+        series: g.loss_over_time.map((r, i) => ({ name: r.label, style: "line", points: r.points, color: COLORS[i % COLORS.length] })) }));
       node("p", { class: "note", text: `${g.late} pong(s) came back after the timeout (late; counted lost; result files keep their count, not their time).` }, section);
       table(section, ["statistic (ms unless named)", "value"], g.table);
       const details = node("details", {}, section);

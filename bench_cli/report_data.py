@@ -1,14 +1,16 @@
 """What the report shows, as plain data: merged statistics, percentile and CDF curves, time series.
 
 Curves come from each group's merged HDR histogram, so runs combine exactly;
-time series are thinned to a few hundred points (the page stays small at a
-million pings) by taking, per slice of consecutive pings, its median and max.
+time series are drawn per run, in seconds from its start (a group's runs can
+be hours apart), and thinned to a few hundred points (the page stays small at
+a million pings) by taking, per slice of consecutive pings, its median and max.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,6 +18,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from bench_cli.inputs import Group
+from engine.parent.result_model import PlatformResult
 
 #: Percentiles in the table (sockperf's set, plus 95).
 TABLE_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9, 99.99)
@@ -30,25 +33,24 @@ RAW_PINGS = 2000
 
 @dataclass
 class Series:
-    """One platform/location/day's pings in time order, compact: what the time plots need and nothing else."""
+    """One run's pings in time order, in seconds since the run started: what the time plots need."""
 
-    timestamp: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix s, send time
-    rtt_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    lost_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Unix s of each lost ping
+    label: str
+    seconds: np.ndarray  # send time of each answered ping
+    rtt_ms: np.ndarray
+    lost_at: np.ndarray  # send time of each lost ping
 
 
-def series_of(group: Group) -> Series:
-    stamps, rtts, lost = [], [], []
-    for r in group.results:
-        if len(r.measurements):
-            stamps.append(r.measurements.column("timestamp"))
-            rtts.append(r.measurements.column("round_trip_time"))
-        lost.append(np.array([p.timestamp for p in r.lost], dtype=np.float64))
-    if not stamps:
-        return Series(lost_at=np.sort(np.concatenate(lost)) if lost else np.zeros(0))
-    t, v = np.concatenate(stamps), np.concatenate(rtts)
-    order = np.argsort(t, kind="stable")
-    return Series(t[order], v[order], np.sort(np.concatenate(lost)))
+def series_of(result: PlatformResult) -> Series:
+    """Runs of one group can be hours apart: each is drawn on its own clock, from its start."""
+    t0 = result.metadata.start_time
+    m = result.measurements
+    seconds = m.column("timestamp") - t0 if len(m) else np.zeros(0)
+    rtt = m.column("round_trip_time") if len(m) else np.zeros(0)
+    order = np.argsort(seconds, kind="stable")
+    lost = np.sort(np.array([p.timestamp for p in result.lost], dtype=np.float64)) - t0
+    start = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%H:%M:%S")
+    return Series(f"run {result.metadata.run_id} at {start} UTC", seconds[order], rtt[order], lost)
 
 
 def percentile_curve(hist: HdrHistogram) -> list[list[float]]:
@@ -78,34 +80,37 @@ def cdf(hist: HdrHistogram) -> list[list[float]]:
     return [points[i] for i in keep.tolist()]
 
 
-def rtt_over_time(s: Series) -> dict[str, list[list[float]]]:
-    """Each ping when few, else per slice of consecutive pings its median and its max; [Unix s, ms]."""
+def rtt_over_time(s: Series) -> dict[str, Any]:
+    """Each ping when few, else per slice of consecutive pings its median and its max; [s, ms]; lost pings' times."""
     n = len(s.rtt_ms)
+    lost = np.round(s.lost_at[:: max(1, len(s.lost_at) // 1000)], 6).tolist()
     if n <= RAW_PINGS:
-        return {"median": np.column_stack([s.timestamp, s.rtt_ms]).round(6).tolist(), "max": []}
+        points = np.column_stack([s.seconds, s.rtt_ms]).round(6).tolist()
+        return {"label": s.label, "median": points, "max": [], "lost": lost, "lost_count": len(s.lost_at)}
     edges = np.linspace(0, n, RTT_SLICES + 1).astype(int)
     med, top = [], []
     for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
-        t = float(s.timestamp[(a + b) // 2])
+        t = float(s.seconds[(a + b) // 2])
         med.append([t, float(np.median(s.rtt_ms[a:b]))])
         top.append([t, float(s.rtt_ms[a:b].max())])
-    return {"median": med, "max": top}
+    return {"label": s.label, "median": med, "max": top, "lost": lost, "lost_count": len(s.lost_at)}
 
 
-def loss_over_time(s: Series) -> list[list[float]]:
-    """[Unix s, share of pings lost] per slice of consecutive pings (received and lost together, in time order)."""
-    times = np.concatenate([s.timestamp, s.lost_at])
+def loss_over_time(s: Series) -> dict[str, Any]:
+    """[s, share of pings lost] per slice of consecutive pings (received and lost together, in time order)."""
+    times = np.concatenate([s.seconds, s.lost_at])
     if not len(times):
-        return []
-    lost = np.concatenate([np.zeros(len(s.timestamp)), np.ones(len(s.lost_at))])
+        return {"label": s.label, "points": []}
+    lost = np.concatenate([np.zeros(len(s.seconds)), np.ones(len(s.lost_at))])
     order = np.argsort(times, kind="stable")
     times, lost = times[order], lost[order]
     edges = np.linspace(0, len(times), min(LOSS_SLICES, len(times)) + 1).astype(int)
-    return [
+    points = [
         [float(times[(a + b) // 2]), float(lost[a:b].mean())]
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())
         if b > a
     ]
+    return {"label": s.label, "points": points}
 
 
 def _ms(hist: HdrHistogram, pct: float) -> float | None:
@@ -143,7 +148,7 @@ def table(group: Group, hist: HdrHistogram) -> list[list[Any]]:
 def group_data(group: Group) -> dict[str, Any]:
     """Everything the page draws for one group."""
     hist = group.histogram("rtt")
-    s = series_of(group)
+    runs = [series_of(r) for r in group.results]
     return {
         "label": group.label,
         "platform": group.platform,
@@ -151,10 +156,9 @@ def group_data(group: Group) -> dict[str, Any]:
         "day": group.day,
         "percentiles": percentile_curve(hist),
         "cdf": cdf(hist),
-        "rtt_over_time": rtt_over_time(s),
-        "lost_at": np.round(s.lost_at[:: max(1, len(s.lost_at) // 1000)], 6).tolist(),
+        "rtt_over_time": [rtt_over_time(s) for s in runs],
         "late": group.late,
-        "loss_over_time": loss_over_time(s),
+        "loss_over_time": [loss_over_time(s) for s in runs],
         "table": table(group, hist),
         "runs": [
             {"run_id": r.metadata.run_id, "start_time": r.metadata.start_time, **msgspec.structs.asdict(r.statistics)}

@@ -16,10 +16,10 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.5em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; } h3 { margin-bottom: .3em; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-.row { display: flex; flex-wrap: wrap; gap: 12px; } .figure { margin: 0; }
+.row { display: flex; flex-wrap: wrap; gap: 12px; } .figure { margin: 0; width: 640px; }
 svg.plot text { font-size: 11px; fill: #333; } svg.plot .title { font-size: 13px; font-weight: 600; }
 svg.plot .grid { stroke: #eee; } svg.plot .frame { fill: none; stroke: #999; }
-.legend span { margin-right: 1em; font-size: 12px; } .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+.legend span { margin-right: 1em; font-size: 12px; display: inline-block; white-space: nowrap; } .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 #errors { color: #b00; white-space: pre-wrap; border: 1px solid #b00; padding: .5em; }
 .note { color: #666; font-size: 12px; }
 """

@@ -16,18 +16,20 @@ WALL0 = 1_790_000_000_000_000_000
 INTERVAL_NS = 1_000_000
 
 
-def run_of(rtt_ns: np.ndarray, platform: str = "udp", lost: tuple[int, ...] = (), late: int = 0) -> PlatformRun:
+def run_of(
+    rtt_ns: np.ndarray, platform: str = "udp", lost: tuple[int, ...] = (), late: int = 0, wall0_ns: int = WALL0
+) -> PlatformRun:
     """A run whose pongs took ``rtt_ns`` (ns), symmetric paths, 20 µs processing, the agent on the same clock.
 
-    Ping k is sent at k ms; the seqs in ``lost`` got no pong (their slots are skipped in ``rtt_ns``' order).
+    Ping k is sent k ms after ``wall0_ns``; the seqs in ``lost`` got no pong (skipped in ``rtt_ns``' order).
     """
     n = len(rtt_ns) + len(lost)
     seqs = np.array([s for s in range(1, n + 1) if s not in set(lost)], dtype=np.int64)
     t1 = seqs * INTERVAL_NS
     rtt_ns = np.asarray(rtt_ns, dtype=np.int64)
-    t2 = WALL0 + t1 + (rtt_ns - 20_000) // 2
+    t2 = wall0_ns + t1 + (rtt_ns - 20_000) // 2
     run = PlatformRun(platform)
-    run.add(Hello(platform, 1, WALL0, 0, 50))
+    run.add(Hello(platform, 1, wall0_ns, 0, 50))
     run.add(
         Samples(
             seqs.tolist(),
@@ -65,7 +67,8 @@ def result_of(
     )
     ctx = PlatformContext(None, ClockMode.SAME_HOST)
     duration = (len(rtt_ns) + len(lost)) * INTERVAL_NS / 1e9
-    r = platform_result(run_of(rtt_ns, platform, lost, late), settings, ctx, start, start + duration)
+    run = run_of(rtt_ns, platform, lost, late, wall0_ns=round(start * 1e9))
+    r = platform_result(run, settings, ctx, start, start + duration)
     return load(dumps(r).encode())
 
 
