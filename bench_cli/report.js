@@ -91,7 +91,8 @@
         const d = s.points.map((p, j) => `${j ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
         svgNode("path", { d, fill: "none", stroke: color, "stroke-width": 1.8 }, g);
       } else if (s.style === "ticks") {
-        for (const p of s.points) svgNode("line", { x1: sx(p[0]), x2: sx(p[0]), y1: M.top, y2: M.top + 10, stroke: color }, g);
+        const top = M.top + 12 * (s.row || 0);  // lost marks along the top edge, late ones just below
+        for (const p of s.points) svgNode("line", { x1: sx(p[0]), x2: sx(p[0]), y1: top, y2: top + 10, stroke: color }, g);
       } else {
         const r = s.style === "faint" ? 1.2 : 1.8;
         for (const p of s.points) svgNode("circle", { cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r, fill: color, opacity: s.style === "faint" ? 0.35 : 0.9 }, g);
@@ -159,12 +160,13 @@
             { name: `${r.label}${sliced ? ": median (grey: max) per slice" : ""}`, style: "dots", points: r.median, color },
             ...(sliced ? [{ name: "max per slice", style: "faint", points: r.max, color: "#999", legend: false }] : []),
             { name: `lost (${r.lost_count})`, style: "ticks", points: r.lost.map((t) => [t, 0]), color: "#111", legend: r.lost_count > 0 },
+            { name: `late (${r.late_count})`, style: "ticks", row: 1, points: r.late.map((t) => [t, 0]), color: "#ff7f0e", legend: r.late_count > 0 },
           ];
         }) }));
       safely(`${g.label} loss`, () => plot(grow, { title: `Loss over time — ${g.label}`, x: sinceStart,
         y: { label: "share of pings lost", min: 0, max: 1 },
         series: g.loss_over_time.map((r, i) => ({ name: r.label, style: "line", points: r.points, color: COLORS[i % COLORS.length] })) }));
-      node("p", { class: "note", text: `${g.late} pong(s) came back after the timeout (late; counted lost; result files keep their count, not their time).` }, section);
+      node("p", { class: "note", text: `Marks along the top: lost pings (black) and, below them, lost pings whose pong came after the timeout (late, orange; ${g.late} late pong(s) in all, warmup included).` }, section);
       table(section, ["statistic (ms unless named)", "value"], g.table);
       const details = node("details", {}, section);
       node("summary", { text: `every statistic of each of the ${g.runs.length} run(s)` }, details);

@@ -39,6 +39,7 @@ class Series:
     seconds: np.ndarray  # send time of each answered ping
     rtt_ms: np.ndarray
     lost_at: np.ndarray  # send time of each lost ping
+    late_at: np.ndarray  # send time of each lost ping whose pong came after all
 
 
 def series_of(result: PlatformResult) -> Series:
@@ -49,8 +50,10 @@ def series_of(result: PlatformResult) -> Series:
     rtt = m.column("round_trip_time") if len(m) else np.zeros(0)
     order = np.argsort(seconds, kind="stable")
     lost = np.sort(np.array([p.timestamp for p in result.lost], dtype=np.float64)) - t0
+    late_numbers = set(result.late)
+    late = np.sort(np.array([p.timestamp for p in result.lost if p.message_number in late_numbers])) - t0
     start = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%H:%M:%S")
-    return Series(f"run {result.metadata.run_id} at {start} UTC", seconds[order], rtt[order], lost)
+    return Series(f"run {result.metadata.run_id} at {start} UTC", seconds[order], rtt[order], lost, late)
 
 
 def percentile_curve(hist: HdrHistogram) -> list[list[float]]:
@@ -83,17 +86,27 @@ def cdf(hist: HdrHistogram) -> list[list[float]]:
 def rtt_over_time(s: Series) -> dict[str, Any]:
     """Each ping when few, else per slice of consecutive pings its median and its max; [s, ms]; lost pings' times."""
     n = len(s.rtt_ms)
-    lost = np.round(s.lost_at[:: max(1, len(s.lost_at) // 1000)], 6).tolist()
+    marks = {
+        "lost": _thinned(s.lost_at),
+        "lost_count": len(s.lost_at),
+        "late": _thinned(s.late_at),
+        "late_count": len(s.late_at),
+    }
     if n <= RAW_PINGS:
         points = np.column_stack([s.seconds, s.rtt_ms]).round(6).tolist()
-        return {"label": s.label, "median": points, "max": [], "lost": lost, "lost_count": len(s.lost_at)}
+        return {"label": s.label, "median": points, "max": [], **marks}
     edges = np.linspace(0, n, RTT_SLICES + 1).astype(int)
     med, top = [], []
     for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
         t = float(s.seconds[(a + b) // 2])
         med.append([t, float(np.median(s.rtt_ms[a:b]))])
         top.append([t, float(s.rtt_ms[a:b].max())])
-    return {"label": s.label, "median": med, "max": top, "lost": lost, "lost_count": len(s.lost_at)}
+    return {"label": s.label, "median": med, "max": top, **marks}
+
+
+def _thinned(times: np.ndarray) -> list[float]:
+    """At most ~1,000 marks: more are one solid bar at this size anyway."""
+    return np.round(times[:: max(1, len(times) // 1000)], 6).tolist()
 
 
 def loss_over_time(s: Series) -> dict[str, Any]:

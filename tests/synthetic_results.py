@@ -17,11 +17,16 @@ INTERVAL_NS = 1_000_000
 
 
 def run_of(
-    rtt_ns: np.ndarray, platform: str = "udp", lost: tuple[int, ...] = (), late: int = 0, wall0_ns: int = WALL0
+    rtt_ns: np.ndarray,
+    platform: str = "udp",
+    lost: tuple[int, ...] = (),
+    late: tuple[int, ...] = (),
+    wall0_ns: int = WALL0,
 ) -> PlatformRun:
     """A run whose pongs took ``rtt_ns`` (ns), symmetric paths, 20 µs processing, the agent on the same clock.
 
-    Ping k is sent k ms after ``wall0_ns``; the seqs in ``lost`` got no pong (skipped in ``rtt_ns``' order).
+    Ping k is sent k ms after ``wall0_ns``; the seqs in ``lost`` got no pong in time (skipped in ``rtt_ns``'
+    order), those also in ``late`` got one after the timeout.
     """
     n = len(rtt_ns) + len(lost)
     seqs = np.array([s for s in range(1, n + 1) if s not in set(lost)], dtype=np.int64)
@@ -43,7 +48,7 @@ def run_of(
     )
     if lost:
         run.add(Lost(list(lost), [s * INTERVAL_NS for s in lost], [s * INTERVAL_NS for s in lost]))
-    run.add(Done(sent=n, counters={"late": late}))
+    run.add(Done(sent=n, counters={"late": len(late)}, late_seqs=list(late)))
     return run
 
 
@@ -53,7 +58,7 @@ def result_of(
     location: str = "lab",
     start: float = 1_790_000_000.0,
     lost: tuple[int, ...] = (),
-    late: int = 0,
+    late: tuple[int, ...] = (),
 ) -> PlatformResult:
     """The result a reader of the file gets (dumped and loaded back)."""
     settings = RunSettings(

@@ -57,7 +57,7 @@ def three_files(tmp_path):
     }
     write(
         folder / "a.json",
-        result_of(samples["a"], location="us-west-2", start=T0, lost=(5, 50, 51, 52, 2000), late=2),
+        result_of(samples["a"], location="us-west-2", start=T0, lost=(5, 50, 51, 52, 2000), late=(51, 2000)),
         result_of(samples["a_webrtc"], "webrtc", location="us-west-2", start=T0),
     )
     write(folder / "b.json", result_of(samples["b"], location="eu-central-1", start=T0, lost=tuple(range(100, 130))))
@@ -97,8 +97,8 @@ def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_
     )
     # Every drawn line/dot series has points; the lost marks are there where pings were lost.
     series = re.findall(r'<g class="series" data-name="([^"]*)" data-points="(\d+)"', dom.stdout)
-    assert all(int(n) > 0 for name, n in series if not name.startswith("lost")), series
-    assert ("lost (30)", "30") in series and ("lost (5)", "5") in series
+    assert all(int(n) > 0 for name, n in series if not name.startswith(("lost", "late"))), series
+    assert ("lost (30)", "30") in series and ("lost (5)", "5") in series and ("late (2)", "2") in series
 
     shot = tmp_path / "report.png"  # kept as the test's artifact
     subprocess.run(

@@ -122,6 +122,8 @@ class PlatformResult(msgspec.Struct):
     statistics: Statistics
     metadata: Metadata
     lost: list[LostPing] = []
+    #: Message numbers of measured pings whose pong came back after the timeout (each is also in ``lost``).
+    late: list[int] = []
     #: Encoded HDR histograms (engine.parent.histograms); files written before them load with None.
     histograms: Histograms | None = None
 

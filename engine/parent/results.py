@@ -123,7 +123,8 @@ def platform_result(
     statistics = _statistics(run, received, figures)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     hists = histograms.of_run(run, measurements, one_way)
-    return PlatformResult(run.platform, measurements, statistics, metadata_, lost, hists)
+    late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
+    return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
 
 def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int) -> OffsetEstimate:

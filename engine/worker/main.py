@@ -150,7 +150,16 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         writer.send(
-            Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu, peak_rss_kb())
+            Done(
+                session.sent,
+                dict(session.counters),
+                partial,
+                session.legacy_agent,
+                cpu,
+                measuring_cpu,
+                peak_rss_kb(),
+                session.late_seqs,
+            )
         )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)

@@ -81,6 +81,7 @@ class Session:
         self._max_seq_seen = 0
         self.legacy_agent = False
         self.counters = dict.fromkeys(COUNTERS, 0)
+        self.late_seqs: list[int] = []  # pings whose pong came after the timeout, for the report's late marks
         self._pending_samples = Samples([], [], [], [], [], [], [])
         self._pending_lost = Lost([], [], [])
 
@@ -141,6 +142,7 @@ class Session:
         t1 = self._t1[seq]
         if state == _LOST or t4 - t1 > self.timeout_ns:
             self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
+            self.late_seqs.append(seq)
             if state == _PENDING:
                 self._mark_lost(seq)
             return
