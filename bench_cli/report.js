@@ -129,10 +129,11 @@
   const root = document.getElementById("report");
   const groups = DATA.groups;
   const stat = (g, name) => (g.table.find((r) => r[0] === name) || [])[1];
+  const ms = (g, name) => { const v = stat(g, name); return typeof v === "number" ? v.toFixed(3) : v; };
   node("h2", { text: "Overview" }, root);
   table(root, ["platform", "location", "day", "runs", "pings", "loss", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
     groups.map((g) => [g.platform, g.location, g.day, stat(g, "runs"), stat(g, "pings"), stat(g, "loss rate"),
-      stat(g, "p50 RTT"), stat(g, "p99 RTT"), stat(g, "p99.9 RTT"), stat(g, "max RTT")]));
+      ms(g, "p50 RTT"), ms(g, "p99 RTT"), ms(g, "p99.9 RTT"), ms(g, "max RTT")]));
 
   const hdrAxis = { label: "percentile (log scale of 1/(1−p))", kind: "hdr" };
   const rttAxis = { label: "RTT (ms)" };
