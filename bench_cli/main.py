@@ -19,6 +19,7 @@ from dotenv import load_dotenv
 import engine
 import transports
 from bench_cli.compare import compare_cli
+from bench_cli.impair import SPEC_HELP, checked_spec, impair_cli
 from bench_cli.outputs import OutputPlan, output_options
 from bench_cli.progress import ProgressBar
 from bench_cli.report import report_cli
@@ -32,6 +33,8 @@ from engine.parent.results import RunSettings
 from engine.parent.runner import check_settings, new_run_id, run_benchmark
 
 EXIT_BAD_INPUT = 2
+#: Platforms whose traffic the impairment proxy can carry: plain UDP, and WebRTC with an agent on loopback.
+IMPAIRABLE = ("udp", "webrtc")
 #: SIGTERM (timeout, systemd, CI cancelling a job) and SIGHUP (a closed terminal) stop a run as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _stopped_by = [signal.SIGINT]
@@ -151,6 +154,13 @@ def _agent_urls(values: tuple[str, ...], platforms: list[str]) -> dict[str, str]
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
+@click.option("--impair", "impair", default=None, metavar="SPEC", help="Route udp through an impairment proxy. " + SPEC_HELP)
+@click.option(
+    "--impair-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --impair: write the proxy's per-datagram truth (arrival, departure, fate) here.",
+)
 @influx_options
 @output_options
 @schedule_options
@@ -170,6 +180,8 @@ def cli(
     clock_mode,
     busy_poll_us,
     connect_timeout,
+    impair,
+    impair_log,
     **influx,
 ) -> int:
     """Measure data-channel round-trip latency to an echo agent.
@@ -177,6 +189,7 @@ def cli(
     `benchmark-runner flush-spool --help`: replay points a sink could not write.
     `benchmark-runner compare --help`: what changed between two result files.
     `benchmark-runner report --help`: an HTML page, a Markdown table or a CSV from result files.
+    `benchmark-runner impair --help`: the impairment proxy on its own.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -189,6 +202,12 @@ def cli(
             f"--unreliable: {', '.join(single_mode)} has a single, reliable message mode; run it without --unreliable"
         )
     iterations, duration_s, pin = pop_schedule(influx, iterations, cooldown_ms)
+    if impair is not None:
+        checked_spec(impair)
+        if len(platforms) > 1 or platforms[0] not in IMPAIRABLE:
+            raise BenchError(f"--impair: the proxy routes {' or '.join(IMPAIRABLE)}, one platform at a time")
+    elif impair_log is not None:
+        raise BenchError("--impair-log needs --impair")
     settings = RunSettings(
         run_id=new_run_id(),
         iterations=iterations,
@@ -202,6 +221,8 @@ def cli(
         busy_poll_us=busy_poll_us,
         duration_s=duration_s,
         pin=pin,
+        impair=impair,
+        impair_log=str(impair_log) if impair_log else None,
     )
     check_settings(settings)
     sink = sink_config(influx)
@@ -268,20 +289,20 @@ def flush_spool_cli(**influx) -> int:
 def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
-    ``benchmark-runner flush-spool|compare|report ...`` is dispatched here rather than by a click group, so the
+    ``benchmark-runner flush-spool|impair|compare|report ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
-    subcommands = {"flush-spool": flush_spool_cli, "compare": compare_cli, "report": report_cli}
-    name = args[0] if args[:1] and args[0] in subcommands else None
-    command, args = (subcommands[name], args[1:]) if name else (cli, args)
+    subcommands = {"flush-spool": flush_spool_cli, "impair": impair_cli, "compare": compare_cli, "report": report_cli}
+    name = args[0] if args[:1] and args[0] in subcommands else ""
+    command = subcommands.get(name, cli)
     try:
         code = command.main(
-            args=args,
-            prog_name=f"benchmark-runner{f' {name}' if name else ''}",
+            args=args[1:] if name else args,
+            prog_name=f"benchmark-runner {name}".strip(),
             standalone_mode=False,
         )
     except BenchError as exc:

@@ -34,15 +34,26 @@ def render(result: PlatformResult) -> str:
         f"  jitter    {_fmt(s.jitter)} (mean |ΔRTT|)  {_fmt(s.jitter_rfc3550)} (RFC 3550)",
         f"  network   RTT p50 {_fmt(s.p50_network_rtt)} (RTT minus agent processing "
         f"{_fmt(s.mean_server_processing)})",
-        f"  one-way   client→server {_fmt(s.mean_client_to_server)}  server→client "
-        f"{_fmt(s.mean_server_to_client)}  (estimates; clock mode {m.clock_mode}, "
-        f"θ̂ {_fmt(m.clock_offset_ms)} ± {_fmt(m.clock_offset_uncertainty_ms)})",
+        f"  one-way   mean client→server {_fmt(s.mean_client_to_server)}  mean server→client "
+        f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})",
         f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
     ]
+    if m.impairment:
+        log = f", truth in {m.impairment['truth_log']}" if m.impairment.get("truth_log") else ""
+        lines.append(f"  impaired  through the proxy: {m.impairment['text']} (seed {m.impairment['seed']}){log}")
     if m.error:
         lines.append(click.style(f"  error: {m.error}", fg="red"))
     lines += [click.style(f"  warning: {w}", fg="yellow") for w in m.warnings]
     return "\n".join(lines)
+
+
+def _clock_note(m) -> str:
+    """How the one-way split was made: with θ̂ in estimate mode, with θ = 0 otherwise (θ̂ then only checks it)."""
+    theta = f"θ̂ {_fmt(m.clock_offset_ms)} ± {_fmt(m.clock_offset_uncertainty_ms)}"
+    if m.clock_mode == "estimate":
+        return f"split with {theta}, assuming symmetric paths"
+    why = "same kernel clock" if m.clock_mode == "same-host" else "clocks stated synced"
+    return f"clock mode {m.clock_mode}: θ = 0 ({why}); {theta} is only a check"
 
 
 def render_comparison(comparison: dict[str, Any]) -> str:

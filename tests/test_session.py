@@ -176,6 +176,35 @@ def test_out_of_order_pongs_are_counted_and_kept() -> None:
     assert h.session.all_resolved
 
 
+def test_warmup_pongs_enter_no_count() -> None:
+    """Late, duplicate and out-of-order answers to warmup pings are left out, as warmup is from every statistic."""
+    h = Scripted(iterations=3, warmup=3)
+    h.send(6)
+    h.pong(2, rtt_ns=MS)
+    h.pong(1, rtt_ns=2 * MS)  # warmup after warmup: out of order
+    h.pong(1, rtt_ns=3 * MS)  # warmup duplicate
+    h.pong(3, rtt_ns=TIMEOUT + 1)  # warmup late
+    h.pong(5, rtt_ns=MS)
+    assert h.session.counters == counters()
+    h.pong(4, rtt_ns=2 * MS)  # measured after measured: out of order
+    h.pong(4, rtt_ns=3 * MS)  # measured duplicate
+    h.pong(6, rtt_ns=TIMEOUT + 1)  # measured late
+    assert h.session.counters == counters(out_of_order=1, duplicate=1, late=1)
+    assert h.samples()["seq"] == [5, 4]
+    assert h.lost()["seq"] == [6]
+
+
+def test_first_out_of_order_pong_is_logged_as_kept(caplog) -> None:
+    h = Scripted(iterations=2)
+    h.send(2)
+    with caplog.at_level(logging.WARNING, logger="engine.worker.session"):
+        h.pong(2, rtt_ns=MS)
+        h.pong(1, rtt_ns=2 * MS)
+    assert h.samples()["seq"] == [2, 1]
+    assert "first out-of-order pong kept as a sample: seq=1 after 2" in caplog.text
+    assert "ignored" not in caplog.text
+
+
 def test_pong_for_a_seq_never_sent_is_unknown() -> None:
     h = Scripted(iterations=5)
     h.send(2)
@@ -264,14 +293,14 @@ def test_legacy_pong_matched_by_client_timestamp() -> None:
     # Answer out of order; server times are exact in binary so the difference is exactly 0.5 ms.
     h.receive(legacy_pong(pings[2].timestamp, 1_700_000_000_000.25, 1_700_000_000_000.75, 3), h.t1[3] + 2 * MS)
     h.receive(legacy_pong(pings[1].timestamp, 1_700_000_000_000.5, 1_700_000_000_001.5, 2), h.t1[2] + 3 * MS)
-    h.receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup
+    h.receive(legacy_pong(pings[0].timestamp, 1.0, 2.0, 1), h.t1[1] + MS)  # warmup: out of order, not counted
     s = h.samples()
     assert s["seq"] == [3, 2]
     assert s["processing_ns"] == [500_000, 1_000_000]
     assert s["t2"] == [0, 0] and s["t3"] == [0, 0]
     assert [t4 - t1 for t1, t4 in zip(s["t1"], s["t4"])] == [2 * MS, 3 * MS]
     assert h.session.legacy_agent is True
-    assert h.session.counters == counters(out_of_order=2)
+    assert h.session.counters == counters(out_of_order=1)
     assert h.session.all_resolved
 
     # A timestamp no ping carried is unknown.

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from transports.base import TransportError
-from transports.webrtc import WebRTCClient, WebRTCEcho, _candidate_addresses
+from transports.sdp import candidate_addresses
+from transports.webrtc import WebRTCClient, WebRTCEcho
 
 TIMEOUT = 10.0
 PREFIX = b"pong:"
@@ -79,8 +80,8 @@ async def echo_roundtrips(reliable: bool, count: int) -> dict[str, Any]:
 def test_reliable_echo_in_order_on_loopback() -> None:
     seen = run(echo_roundtrips(reliable=True, count=50))
     assert seen["creds"]["reliable"] is True and seen["creds"]["offer"]["type"] == "offer"
-    offer_addrs = _candidate_addresses(seen["creds"]["offer"]["sdp"])
-    answer_addrs = _candidate_addresses(seen["answers"][0]["sdp"])
+    offer_addrs = [address for address, _ in candidate_addresses(seen["creds"]["offer"]["sdp"])]
+    answer_addrs = [address for address, _ in candidate_addresses(seen["answers"][0]["sdp"])]
     assert offer_addrs and set(offer_addrs) == {"127.0.0.1"}
     assert answer_addrs and set(answer_addrs) == {"127.0.0.1"}
     assert seen["answers"][0]["room_id"] == "r1" and seen["answers"][0]["type"] == "answer"

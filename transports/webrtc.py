@@ -23,6 +23,7 @@ import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from transports.base import EchoHandler, Notify, Receiver, TransportError
+from transports.sdp import candidate_addresses, rewrite_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,6 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:  # a host name or an mDNS ".local" name
         return False
-
-
-def _candidate_addresses(sdp: str) -> list[str]:
-    """Addresses of the ``a=candidate`` lines: foundation component transport priority *address* port ..."""
-    return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:") and len(line.split()) > 4]
 
 
 def _new_peer_connection(side: str) -> RTCPeerConnection:
@@ -124,7 +120,7 @@ class WebRTCClient:
             raise TransportError(
                 f"webrtc credentials need offer.sdp, answer_url and room_id, got keys {sorted(credentials)}"
             ) from exc
-        addresses = _candidate_addresses(offer_sdp)
+        addresses = [address for address, _ in candidate_addresses(offer_sdp)]
         if addresses and all(_is_loopback(a) for a in addresses):
             restrict_ice_to_loopback()
 
@@ -152,6 +148,10 @@ class WebRTCClient:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = {"room_id": room_id, "sdp": pc.localDescription.sdp, "type": "answer"}
+        via = credentials.get("answer_via")  # an impairment proxy's socket facing the agent: our only candidate
+        if via:
+            host, _, port = str(via).rpartition(":")
+            answer["sdp"] = rewrite_candidates(answer["sdp"], host, int(port))
         try:
             async with aiohttp.ClientSession() as http, http.post(answer_url, json=answer) as resp:
                 if resp.status // 100 != 2:

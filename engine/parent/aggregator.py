@@ -18,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.intervals import Interval, per_second
+from engine.parent.plausibility import impossible_processing
 from ipc.frames import Done, Event, Hello, Lost, Samples
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
@@ -62,7 +63,10 @@ class PlatformRun:
         t1 = np.array(s.t1, dtype=np.int64)
         rtt = np.array(s.t4, dtype=np.int64) - t1
         self.out_of_range += record_ns(self.rtt_hist, rtt)
-        self.out_of_range += record_ns(self.network_hist, rtt - np.array(s.processing_ns, dtype=np.int64))
+        processing = np.array(s.processing_ns, dtype=np.int64)
+        network = rtt - processing
+        # Impossible agent stamps never become a network RTT (engine/parent/plausibility.py).
+        self.out_of_range += record_ns(self.network_hist, network[~impossible_processing(processing, network)])
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
 
     @property

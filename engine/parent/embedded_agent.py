@@ -23,24 +23,8 @@ class EmbeddedAgent:
         self.url = ""
 
     def __enter__(self) -> str:
-        # A file, not a pipe, for stderr: nobody reads it during the run and a full pipe would stall the agent.
-        self._stderr = tempfile.TemporaryFile("w+")
-        # Own session: the terminal's Ctrl-C goes to the runner, which then stops us in order.
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"]
-            + ["--parent-pid", str(os.getpid())],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            start_new_session=True,
-        )
-        line = readline_within(self._proc, START_TIMEOUT_S)
-        if not line.startswith(READY_PREFIX):
-            self._stop()
-            self._stderr.seek(0)
-            last = (self._stderr.read() or line or "no output").strip().splitlines()[-1]
-            raise BenchError(f"embedded echo agent failed to start: {last}")
-        self.url = line[len(READY_PREFIX) :].strip()
+        argv = [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"]
+        self._proc, self.url = start_child([*argv, "--parent-pid", str(os.getpid())], READY_PREFIX, "embedded echo agent")
         return self.url
 
     def __exit__(self, *exc: object) -> None:
@@ -48,14 +32,38 @@ class EmbeddedAgent:
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        if proc is not None:
+            stop_process(proc)
+
+
+def start_child(
+    argv: list[str], ready_prefix: str, what: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``argv`` and wait for its ready line; returns the process and the rest of that line.
+
+    Its stderr goes to a file, not a pipe: nobody reads it during the run and a
+    full pipe would stall the child. Its own session: the terminal's Ctrl-C goes
+    to the runner, which then stops its children in order.
+    """
+    stderr = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True, env=env)
+    line = readline_within(proc, START_TIMEOUT_S)
+    if not line.startswith(ready_prefix):
+        stop_process(proc)
+        stderr.seek(0)
+        last = (stderr.read() or line or "no output").strip().splitlines()[-1]
+        raise BenchError(f"{what} failed to start: {last}")
+    return proc, line[len(ready_prefix) :].strip()
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, up to 10 s to finish what it writes, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def readline_within(proc: subprocess.Popen[str], timeout: float) -> str:

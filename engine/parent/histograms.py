@@ -54,12 +54,13 @@ def of_run(run: PlatformRun, measurements: Measurements, one_way: bool) -> Histo
     """A run's histograms: the aggregator's own, plus one-way ones built from the measurements a chunk at a time.
 
     A one-way value below zero (a clock offset estimate off by more than the path) is out of an HDR range, as
-    hdrh refuses negatives; those are counted in no histogram.
+    hdrh refuses negatives, and a row without plausible agent stamps has none: neither is in a histogram.
     """
     one_way_hists = {}
     for kind in ("client_to_server", "server_to_client"):
         hist = new_histogram()
         for part in measurements.chunks_ns(kind) if one_way else ():
+            part = part[~np.isnan(part)]  # NaN: a row whose agent stamps were implausible
             record_ns(hist, np.round(part).astype(np.int64))
         one_way_hists[kind] = encode(hist)
     return Histograms(

@@ -54,10 +54,18 @@ class Measurements(Sequence):
 
     @classmethod
     def from_stamps(
-        cls, raw: Mapping[str, np.ndarray], *, wall_minus_perf: int, theta: float, one_way: bool, warmup: int
+        cls,
+        raw: Mapping[str, np.ndarray],
+        *,
+        wall_minus_perf: int,
+        theta: float,
+        one_way: bool,
+        warmup: int,
+        unavailable: np.ndarray | None = None,
     ) -> Measurements:
         """The seed's fields in its order (then additions) from the raw columns (seq, due, t1, t4, t2,
-        processing_ns); ``wall_minus_perf`` turns a perf_counter stamp into epoch ns."""
+        processing_ns); ``wall_minus_perf`` turns a perf_counter stamp into epoch ns. Rows marked
+        ``unavailable`` (implausible agent stamps) get null agent-side fields."""
         seq, due, t1, t4, t2, processing = (raw[k] for k in ("seq", "due", "t1", "t4", "t2", "processing_ns"))
 
         def rtt(a: int, b: int) -> np.ndarray:
@@ -70,15 +78,20 @@ class Measurements(Sequence):
         def s2c(a: int, b: int) -> np.ndarray:
             return ((t4[a:b] + wall_minus_perf) - (t2[a:b] + processing[a:b])) + theta
 
+        def agent_side(field: Field) -> Field:
+            if unavailable is None or not unavailable.any():
+                return field
+            return lambda a, b: np.where(unavailable[a:b], np.nan, field(a, b))
+
         return cls(
             {
                 "round_trip_time": (rtt, _MS),
-                "client_to_server": (c2s if one_way else None, _MS),
-                "server_to_client": (s2c if one_way else None, _MS),
+                "client_to_server": (agent_side(c2s) if one_way else None, _MS),
+                "server_to_client": (agent_side(s2c) if one_way else None, _MS),
                 "message_number": (lambda a, b: seq[a:b] - warmup, None),
                 "timestamp": (lambda a, b: t1[a:b] + wall_minus_perf, _SECONDS),
-                "server_processing": (lambda a, b: processing[a:b], _MS),
-                "network_rtt": (lambda a, b: rtt(a, b) - processing[a:b], _MS),
+                "server_processing": (agent_side(lambda a, b: processing[a:b]), _MS),
+                "network_rtt": (agent_side(lambda a, b: rtt(a, b) - processing[a:b]), _MS),
                 "send_lag": (lambda a, b: t1[a:b] - due[a:b], _MS),
             },
             len(seq),
@@ -124,8 +137,16 @@ class Measurements(Sequence):
                 yield field(start, min(start + CHUNK_ROWS, self._len))
 
     def mean_ns(self, name: str) -> float:
-        """Mean of a field in ns, summed a chunk at a time: no full-length temporary column."""
-        return sum(float(part.sum(dtype=np.float64)) for part in self.chunks_ns(name)) / self._len
+        """Mean of a field's available rows in ns, summed a chunk at a time: no full-length temporary column."""
+        field = self._columns[name][0]
+        total, count = 0.0, 0
+        for start in range(0, self._len, CHUNK_ROWS):
+            part = field(start, min(start + CHUNK_ROWS, self._len))
+            if part.dtype.kind == "f":  # NaN marks an unavailable row
+                part = part[~np.isnan(part)]
+            total += float(part.sum(dtype=np.float64))
+            count += len(part)
+        return total / count
 
     def values(self, name: str, start: int, stop: int) -> list[Any]:
         """One field of rows ``start:stop`` in its output unit (ms rounded to the ns), or ``None`` each."""
@@ -133,9 +154,12 @@ class Measurements(Sequence):
         if field is None:
             return [None] * (stop - start)
         part = field(start, stop)
-        if divisor:
-            return np.round(part / divisor, 6).tolist()
-        return part.tolist()
+        if not divisor:
+            return part.tolist()
+        scaled = np.round(part / divisor, 6)
+        if scaled.dtype.kind == "f" and np.isnan(scaled).any():
+            return [None if v != v else v for v in scaled.tolist()]  # NaN != NaN: an unavailable row
+        return scaled.tolist()
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
         names = list(self._columns)
@@ -168,6 +192,6 @@ def _column_of(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[Field | No
 
 def _json_texts(values: list[Any]) -> list[str] | Iterator[str]:
     """JSON literals for one column's chunk: repr is what the json module writes for ints and finite floats."""
-    if values and values[0] is None:
-        return ["null"] * len(values)
+    if None in values:
+        return ["null" if v is None else repr(v) for v in values]
     return map(repr, values)

@@ -59,6 +59,7 @@ class Statistics(msgspec.Struct):
     out_of_order_messages: int
     malformed_messages: int
     unknown_messages: int
+    implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/plausibility.py)
 
 
 class Metadata(msgspec.Struct):
@@ -101,6 +102,7 @@ class Metadata(msgspec.Struct):
     histogram_out_of_range: int
     warnings: list[str]
     sink: dict[str, Any] = {}
+    impairment: dict[str, Any] | None = None  # the proxy's spec, seed, addresses and truth log (--impair)
     #: Side by side: --duration as asked, this worker's offset in the shared send grid, its core with --pin.
     duration_requested_s: float | None = None
     phase_offset_ms: float = 0.0

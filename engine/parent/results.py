@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine.parent import histograms, stats
-from engine.parent.aggregator import PlatformRun
+from engine.parent import histograms, plausibility, stats
+from engine.parent.aggregator import PlatformRun, new_histogram, record_ns
+from engine.parent.cautions import clock_cautions
 from engine.parent.measurements import Measurements
-from engine.parent.offset import CLOCK_FILTER_SAMPLES, ClockMode, OffsetEstimate, estimate_offset, lowest_indices
+from engine.parent.offset import ClockMode
 from engine.parent.result_model import (
     FORMAT_VERSION,
     LostPing,
@@ -50,6 +51,8 @@ class RunSettings:
     #: --duration as asked (iterations then come from it), and --pin.
     duration_s: float | None = None
     pin: bool = False
+    impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
+    impair_log: str | None = None
 
 
 @dataclass
@@ -63,6 +66,7 @@ class PlatformContext:
     phase_ns: int = 0
     cpu: int | None = None
     notes: list[str] = field(default_factory=list)
+    impairment: dict[str, Any] | None = None
 
 
 def host_facts() -> dict[str, Any]:
@@ -102,19 +106,25 @@ def platform_result(
         "jitter_rfc3550": stats.jitter_rfc3550(rtt),
     }
     network = np.subtract(rtt, a["processing_ns"], out=rtt)  # the RTT's buffer, now that its statistics are taken
-    figures["network"] = stats.describe_ms(network)
-    offset = _estimate_offset(a, network, wall_minus_perf) if one_way else None
+    bad, offset = plausibility.screen(a, network, wall_minus_perf, one_way)
+    implausible = int(bad.sum())
+    good = ~bad if implausible else slice(None)
+    figures["network"] = stats.describe_ms(network[good])
+    figures["implausible"] = implausible
+    if implausible:  # the aggregator left out impossible processing only: its histogram is rebuilt without the rest
+        figures["network_hist"] = new_histogram()
+        record_ns(figures["network_hist"], network[good])
     del rtt, network
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
     warmup = settings.warmup
     measurements = Measurements.from_stamps(
-        a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way, warmup=warmup
+        a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way, warmup=warmup, unavailable=bad
     )
-    if one_way:
+    if one_way and implausible < received:
         figures["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
         figures["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
     figures["processing_mean"] = (
-        float(a["processing_ns"].mean(dtype=np.float64)) / stats.NS_PER_MS if received else None
+        float(a["processing_ns"][good].mean(dtype=np.float64)) / stats.NS_PER_MS if implausible < received else None
     )
     lost_t1w = (
         np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
@@ -127,20 +137,12 @@ def platform_result(
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
 
-def _estimate_offset(a: dict[str, np.ndarray], network: np.ndarray, wall_minus_perf: int) -> OffsetEstimate:
-    """θ̂ from the lowest-delay exchanges; network RTT is the exchange delay, so only those few are rebuilt."""
-    best = lowest_indices(network, CLOCK_FILTER_SAMPLES)
-    t1w, t2 = a["t1"][best] + wall_minus_perf, a["t2"][best]
-    t3, t4w = t2 + a["processing_ns"][best], a["t4"][best] + wall_minus_perf
-    return estimate_offset(t1w, t2, t3, t4w)._replace(samples=len(network))
-
-
 def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistics:
     lost = run.lost_count
     total = received + lost
     d, net = x["rtt"], x["network"]
-    pct = stats.hdr_percentiles_ms(run.rtt_hist)
-    net_pct = stats.hdr_percentiles_ms(run.network_hist)
+    pct = stats.hdr_percentiles_ms(run.rtt_hist, bounds=(d["min"], d["max"]))
+    net_pct = stats.hdr_percentiles_ms(x.get("network_hist", run.network_hist), bounds=(net["min"], net["max"]))
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
     counters = run.done.counters if run.done else {}
     return Statistics(
@@ -176,6 +178,7 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "out_of_order_messages": counters.get("out_of_order", 0),
             "malformed_messages": counters.get("malformed", 0),
             "unknown_messages": counters.get("unknown", 0),
+            "implausible_agent_stamps": x["implausible"],
         }
     )
 
@@ -205,6 +208,7 @@ def _metadata(
             "payload_bytes": settings.payload_bytes,
             "reliable": settings.reliable,
             "busy_poll_us": settings.busy_poll_us,
+            "impairment": ctx.impairment,
             "clock_mode": ctx.clock_mode.value,
             "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
             "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
@@ -220,7 +224,7 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset, one_way) + run.warnings + ctx.notes,
+            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings + ctx.notes,
             "duration_requested_s": settings.duration_s,
             "phase_offset_ms": ctx.phase_ns / 1e6,
             "pinned_cpu": ctx.cpu,
@@ -228,7 +232,7 @@ def _metadata(
     )
 
 
-def warnings(statistics: Statistics, settings: RunSettings, offset, one_way: bool) -> list[str]:
+def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockMode) -> list[str]:
     """Plain-words cautions about the numbers, in the spirit of pyperf's."""
     out = []
     if statistics.failed_messages:
@@ -243,13 +247,13 @@ def warnings(statistics: Statistics, settings: RunSettings, offset, one_way: boo
     mean, std = statistics.mean_rtt, statistics.std_dev_rtt
     if mean and std is not None and std >= 0.1 * mean:
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
-    if offset and one_way:
-        c2s = statistics.mean_client_to_server
-        if c2s is not None and offset.uncertainty_ns / 1e6 > abs(c2s):
-            out.append(
-                "clock offset uncertainty exceeds the one-way estimates: treat them as a split of the RTT, not measurements"
-            )
-    return out
+    if statistics.implausible_agent_stamps:
+        out.append(
+            f"{statistics.implausible_agent_stamps} pongs carried agent stamps that cannot be true (processing "
+            "below zero or over the RTT, or instants outside the run): their one-way and processing values are "
+            "left out, their RTT counts"
+        )
+    return out + clock_cautions(mode, offset, statistics.mean_client_to_server, statistics.mean_server_to_client)
 
 
 def check_writable(path: Path) -> None:

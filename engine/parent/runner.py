@@ -128,6 +128,12 @@ def run_benchmark(
             rooms[platform], credentials, ctx = asyncio.run(handshake)
             ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
             contexts[platform] = ctx
+            if settings.impair:  # the proxy stops with ``cleanup``, after the workers
+                from engine.impair.process import route_through_proxy  # lazily: runs without it never load it
+
+                credentials, ctx.impairment = route_through_proxy(
+                    cleanup, platform, settings.impair, settings.impair_log, credentials
+                )
             specs.append(_worker_spec(platform, credentials, settings, ctx, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)

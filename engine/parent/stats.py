@@ -17,11 +17,20 @@ PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 _CHUNK = 65536
 
 
-def hdr_percentiles_ms(hist: HdrHistogram, percentiles: tuple[float, ...] = PERCENTILES) -> dict[float, float | None]:
-    """Percentiles from a µs histogram, in ms; None when it is empty."""
+def hdr_percentiles_ms(
+    hist: HdrHistogram,
+    percentiles: tuple[float, ...] = PERCENTILES,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> dict[float, float | None]:
+    """Percentiles from a µs histogram, in ms; None when it is empty.
+
+    A histogram answers with a bucket's edge, which can lie past every sample
+    (p99.9 above max); ``bounds``, the exact min and max in ms, clamp it back.
+    """
     if hist.get_total_count() == 0:
         return dict.fromkeys(percentiles)
-    return {p: hist.get_value_at_percentile(p) / 1e3 for p in percentiles}
+    low, high = (-math.inf if bounds[0] is None else bounds[0]), (math.inf if bounds[1] is None else bounds[1])
+    return {p: min(max(hist.get_value_at_percentile(p) / 1e3, low), high) for p in percentiles}
 
 
 def jitter_mean_abs_diff(rtt_ns: np.ndarray) -> float | None:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 # Hand-written for precision: libuv and asyncio timers round to whole milliseconds,
 # a timerfd armed at an absolute CLOCK_MONOTONIC instant wakes within microseconds.
 _libc = ctypes.CDLL(None, use_errno=True)
-_CLOCK_MONOTONIC = 1  # the clock behind time.perf_counter_ns() on Linux
+CLOCK_REALTIME = 0  # the clock of time.time_ns() and of kernel packet stamps
+CLOCK_MONOTONIC = 1  # the clock behind time.perf_counter_ns() on Linux
 _TFD_NONBLOCK = os.O_NONBLOCK
 _TFD_CLOEXEC = os.O_CLOEXEC
 _TFD_TIMER_ABSTIME = 1
@@ -38,11 +39,11 @@ class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
 
 
-class _TimerFd:
-    """A one-shot absolute monotonic timer readable by the event loop."""
+class TimerFd:
+    """A one-shot timer at an absolute instant of ``clock``, readable by an event loop or epoll."""
 
-    def __init__(self) -> None:
-        self.fd = _libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+    def __init__(self, clock: int = CLOCK_MONOTONIC) -> None:
+        self.fd = _libc.timerfd_create(clock, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
         self._spec = _Itimerspec()
@@ -73,7 +74,7 @@ class Pacer:
         self._fire = fire
         self._next = 0
         self._loop = asyncio.get_running_loop()
-        self._timer = _TimerFd()
+        self._timer = TimerFd()
         self.done: asyncio.Future[None] = self._loop.create_future()
 
     def start(self) -> None:

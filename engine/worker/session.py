@@ -136,21 +136,24 @@ class Session:
             self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
             return
         state = self._state[seq]
+        measured = seq > self.warmup  # warmup pongs enter no count (README: no statistic at all)
         if state == _RECEIVED:
-            self._count("duplicate", f"seq={seq}")
+            if measured:
+                self._count("duplicate", f"seq={seq}")
             return
         t1 = self._t1[seq]
         if state == _LOST or t4 - t1 > self.timeout_ns:
-            self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
-            self.late_seqs.append(seq)
+            if measured:
+                self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
+                self.late_seqs.append(seq)
             if state == _PENDING:
                 self._mark_lost(seq)
             return
         self._state[seq] = _RECEIVED
-        if seq < self._max_seq_seen:
+        if seq < self._max_seq_seen and measured:
             self._count("out_of_order", f"seq={seq} after {self._max_seq_seen}")
         self._max_seq_seen = max(self._max_seq_seen, seq)
-        if seq <= self.warmup:
+        if not measured:
             return
         self.resolved += 1
         if pong.t2_ns is not None and pong.t3_ns is not None:
@@ -181,7 +184,8 @@ class Session:
 
     def _count(self, kind: str, detail: object) -> None:
         if self.counters[kind] == 0:
-            log.warning("first %s pong ignored: %s", kind.replace("_", "-"), detail)
+            fate = "kept as a sample" if kind == "out_of_order" else "ignored"
+            log.warning("first %s pong %s: %s", kind.replace("_", "-"), fate, detail)
         self.counters[kind] += 1
 
     # -- loss -----------------------------------------------------------------------

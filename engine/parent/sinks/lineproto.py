@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.parent.measurements import Measurements
 from engine.parent.offset import CLOCK_FILTER_SAMPLES, exchange_delay, exchange_offset, lowest_indices
+from engine.parent.plausibility import impossible_processing
 from engine.parent.sinks import SeriesInfo
 from ipc.frames import Hello, Samples
 
@@ -55,14 +56,15 @@ class RunningOffset:
 
 
 def sample_lines(info: SeriesInfo, hello: Hello, s: Samples, offset: RunningOffset | None) -> list[bytes]:
-    """One ``latency_measurements`` line per sample; one-way fields only where the agent sent its instants.
+    """One ``latency_measurements`` line per sample; one-way fields only where the agent sent possible instants.
 
     Field values come from ``Measurements``, the result file's own definitions, so both say the same.
     """
     raw = {name: np.asarray(getattr(s, name), dtype=np.int64) for name in ("seq", "due", "t1", "t4", "t2", "t3")}
     raw["processing_ns"] = np.asarray(s.processing_ns, dtype=np.int64)
     shift = hello.anchor_wall_ns - hello.anchor_perf_ns
-    one_way = raw["t2"] != 0
+    network = raw["t4"] - raw["t1"] - raw["processing_ns"]
+    one_way = (raw["t2"] != 0) & ~impossible_processing(raw["processing_ns"], network)
     theta = 0.0
     if offset is not None and one_way.any():
         t1w, t2, t3, t4w = raw["t1"][one_way] + shift, raw["t2"][one_way], raw["t3"][one_way], raw["t4"][one_way] + shift

@@ -1,0 +1,99 @@
+"""What the engine should report for a run through the impairment proxy, derived from its truth log.
+
+The engine's own definitions (engine/worker/session.py) applied to the proxy's
+instants: pongs reach the runner in the order the proxy sent them; a ping is
+sent when the proxy's kernel stamped its arrival. Tests choose delays far from
+the timeout, so the microseconds between those instants and t1/t4 never
+decide a pong's fate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from engine.impair.truth import Packet, legs, read_truth
+from tests.conftest import CLI, ROOT, cli_env
+
+
+def engine_counts(packets: list[Packet], *, timeout_ms: float, warmup: int, iterations: int) -> dict[str, int]:
+    """lost, late, duplicate and out-of-order over measured pings, as the session counts them; and under
+    ``with_warmup_*`` the same counts had warmup pongs been counted (what the engine must not report)."""
+    sent = {p.seq: p.arrival_ns for p in packets if p.dir == "up" and p.copy == 0 and p.seq is not None}
+    pongs = sorted((p for p in packets if p.dir == "down" and p.departure_ns is not None), key=lambda p: p.departure_ns)
+    state: dict[int, str] = {}
+    counts = dict.fromkeys(("late", "duplicate", "out_of_order", "with_warmup_events"), 0)
+    max_seen = 0
+    for p in pongs:
+        kind = None
+        if state.get(p.seq) == "received":
+            kind = "duplicate"
+        elif state.get(p.seq) == "lost" or p.departure_ns - sent[p.seq] > timeout_ms * 1e6:
+            kind = "late"
+            state[p.seq] = "lost"
+        else:
+            state[p.seq] = "received"
+            kind = "out_of_order" if p.seq < max_seen else None
+            max_seen = max(max_seen, p.seq)
+        if kind and p.seq > warmup:
+            counts[kind] += 1
+        elif kind:
+            counts["with_warmup_events"] += 1
+    measured_seqs = range(warmup + 1, warmup + iterations + 1)
+    counts["lost"] = sum(state.get(seq) != "received" for seq in measured_seqs)
+    return counts
+
+
+#: The tolerances are the engine's, not the neighbours': on a shared machine other work that preempts the
+#: agent or the runner adds milliseconds no engine can see, so where allowed (CAP_SYS_NICE) the processes of a
+#: truth run get a real-time priority (their children inherit it). They sleep between pings; none spins.
+def _realtime_prefix() -> list[str]:
+    prefix = ["chrt", "--fifo", "5"]
+    allowed = shutil.which("chrt") and subprocess.run([*prefix, "true"], capture_output=True).returncode == 0
+    return prefix if allowed else []
+
+
+REALTIME = _realtime_prefix()
+
+
+def run_through_proxy(
+    tmp_path: Path, name: str, spec: str, *args: str, iterations: int, warmup: int = 5, platform: str = "udp"
+):
+    """A real ``benchmark-runner --platform udp --impair SPEC`` run; returns (result, truth packets)."""
+    out, log = tmp_path / f"{name}.json", tmp_path / f"{name}.truth.jsonl"
+    argv = [
+        *REALTIME, *CLI, "--platform", platform, "--iterations", str(iterations), "--warmup", str(warmup),
+        "--impair", spec, "--impair-log", str(log), "--output", str(out), *args,
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=cli_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["metadata"]["impairment"]["text"] == spec
+    return result, read_truth(log)[1]
+
+
+def per_ping(result: dict, packets: list[Packet]) -> dict[str, np.ndarray]:
+    """Engine RTT and one-way values beside the proxy's legs (ms), for measured pings answered through it."""
+    warmup = result["metadata"]["warmup"]
+    truth = legs(packets)
+    rows = [m for m in result["measurements"] if m["message_number"] + warmup in truth]
+    up, agent, down = (np.array(leg) / 1e6 for leg in zip(*(truth[m["message_number"] + warmup] for m in rows)))
+    return {
+        "rtt": np.array([m["round_trip_time"] for m in rows]),
+        "c2s": np.array([m["client_to_server"] for m in rows]),
+        "s2c": np.array([m["server_to_client"] for m in rows]),
+        "hold_up": up,
+        "agent_leg": agent,
+        "hold_down": down,
+        "span": up + agent + down,  # the ping's kernel arrival at the proxy to the pong's departure from it
+    }
+
+
+def agent_env_with_clock_shift(shift_ns: int) -> dict[str, str]:
+    """This environment for an agent whose time functions read ``shift_ns`` ahead (tests/clock_shift)."""
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'clock_shift'}:{ROOT}", "CLOCK_SHIFT_NS": str(shift_ns)}
