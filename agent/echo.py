@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 
 
 class Echo:
-    """``handler(payload, t2_ns)`` for an ``EchoEndpoint``; counts what it could not answer."""
+    """``handler(payload, t2_ns, t2_kernel)`` for an ``EchoEndpoint``; counts what it could not answer."""
 
     def __init__(self) -> None:
         self.message_count = 0
         self.malformed = 0
 
-    def __call__(self, data: bytes, t2_ns: int) -> bytes | None:
+    def __call__(self, data: bytes, t2_ns: int, t2_kernel: bool = False) -> bytes | None:
         try:
             if len(data) > MAX_MESSAGE_BYTES:
                 raise msgspec.ValidationError(f"{len(data)} bytes is over the limit")
@@ -43,5 +43,6 @@ class Echo:
                 message_count=self.message_count,
                 t2_ns=t2_ns,
                 t3_ns=t3_ns,
+                t2_kernel=t2_kernel,
             )
         )

@@ -37,7 +37,13 @@ def render(result: PlatformResult) -> str:
         f"  one-way   mean client→server {_fmt(s.mean_client_to_server)}  mean server→client "
         f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})",
         f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
+        "  stamps    " + "  ".join(f"{k} {v}" for k, v in m.timestamp_source.items()),
     ]
+    if s.stack_delay_p50 is not None:
+        lines.append(
+            f"  stack     p50 {_fmt(s.stack_delay_p50 * 1e3, ' µs')}  p99 {_fmt(s.stack_delay_p99 * 1e3, ' µs')}  "
+            f"max {_fmt(s.stack_delay_max * 1e3, ' µs')} (this host's receive path: user t4 − kernel t4)"
+        )
     if m.impairment:
         log = f", truth in {m.impairment['truth_log']}" if m.impairment.get("truth_log") else ""
         lines.append(f"  impaired  through the proxy: {m.impairment['text']} (seed {m.impairment['seed']}){log}")

@@ -21,10 +21,18 @@ class Hello(msgspec.Struct, tag=True):
     sdk: dict[str, str] = {}
 
 
+#: Bits of ``Samples.kernel``: which of a sample's stamps the kernel took.
+KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4 = 1, 2, 4, 8
+
+
 class Samples(msgspec.Struct, tag=True):
-    """Matched pings. t1/t4/due are the worker's perf_counter_ns; t2/t3 the agent's
-    time_ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
-    legacy agent's server_send_time - server_receive_time."""
+    """Matched pings. t1/t4/due are on the worker's perf_counter_ns timeline; t2/t3 the
+    agent's wall ns (0 when a legacy agent sent none). ``processing_ns`` is t3-t2, or the
+    legacy agent's server_send_time - server_receive_time.
+
+    t1/t4 are the kernel's stamps where ``kernel`` has their bit (put on the perf
+    timeline through the worker's anchor), else user-space ones; ``t1_user``/``t4_user``
+    are always the user-space stamps, so user t4 - kernel t4 is the host's stack delay."""
 
     seq: list[int]
     due: list[int]
@@ -33,6 +41,9 @@ class Samples(msgspec.Struct, tag=True):
     t2: list[int]
     t3: list[int]
     processing_ns: list[int]
+    t1_user: list[int] = []
+    t4_user: list[int] = []
+    kernel: list[int] = []
 
 
 class Lost(msgspec.Struct, tag=True):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.parent.errors import BenchError
 from perf import PerfError, report
-from perf.suite import SECTIONS, SuiteSettings, run_suite
+from perf.suite import ROWS, SECTIONS, SuiteSettings, run_suite
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=int, help="seconds per row and round (default 5; --quick 1)")
     p.add_argument("--rate", type=int, default=1000, help="pings per second (default 1000, i.e. cooldown 1 ms)")
     p.add_argument("--no-python", action="store_true", help="skip the plain-Python ping-pong row")
+    p.add_argument(
+        "--rows",
+        type=lambda text: tuple(text.split(",")),
+        default=ROWS,
+        metavar="ROW,ROW",
+        help=f"rows each round runs (default all: {','.join(ROWS)}); sockperf and engine always run",
+    )
     p.add_argument(
         "--skip", action="append", default=[], choices=list(SECTIONS), help="leave this section out (repeatable)"
     )
@@ -73,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print("perf: --rate, --rounds and --duration must be positive", file=sys.stderr)
         return EXIT_ERROR
+    if unknown := set(args.rows) - set(ROWS):
+        print(f"perf: --rows: no row {', '.join(sorted(unknown))} (rows: {', '.join(ROWS)})", file=sys.stderr)
+        return EXIT_ERROR
     cfg = SuiteSettings(
         mode="quick" if args.quick else "full",
         rounds=args.rounds or (1 if args.quick else 3),
@@ -80,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         mps=args.rate,
         warmup=100 if args.quick else 200,
         python_row=not args.no_python,
+        rows=tuple(dict.fromkeys(("sockperf", "engine", *args.rows))),
         sockperf_exe=args.sockperf,
         pin=not args.no_pin,
         sections=tuple(name for name in SECTIONS if name not in args.skip),

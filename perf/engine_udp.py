@@ -72,6 +72,11 @@ def run(
         "send_lag_p99_us": _us(s.send_lag_p99),
         "send_lag_max_us": _us(s.send_lag_max),
         "network_p50_us": _us(s.p50_network_rtt),
+        # user t4 - kernel t4: what this host's receive path adds, left out of the RTT by kernel stamps
+        "stack_delay_p50_us": _us(s.stack_delay_p50),
+        "stack_delay_p99_us": _us(s.stack_delay_p99),
+        # 1.0 when t1 and t4 both came from the kernel (a number, so rounds reduce it like the rest)
+        "kernel_stamped": float(all(result.metadata.timestamp_source.get(k) == "kernel" for k in ("t1", "t4"))),
         "server_processing_mean_us": _us(s.mean_server_processing),
         # exact order statistics from the raw samples, as a cross-check of the histogram
         "exact_p50_us": float(np.percentile(rtt_ns, 50)) / 1e3,

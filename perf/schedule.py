@@ -31,6 +31,8 @@ from perf import PerfError, engine_udp, report
 RATES = (100, 1000, 5000)
 #: The issue's targets, at 1,000 pings/s.
 TARGET_P99_US = 200.0
+#: Send lag p99 over the bare timer's, at 1,000 and 5,000 pings/s: housekeeping stays clear of sends.
+TARGET_P99_VS_TIMER = 1.2
 #: "Without burning a whole core": half a core leaves the other half to the agent and the parent.
 TARGET_CPU_CORES = 0.5
 WARMUP = 50
@@ -105,18 +107,19 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     for rate, d in data.items():
         for stat in ("p50", "p99", "max"):
             engine, timer = d[f"send_lag_{stat}_us"], d[f"timer_lag_{stat}_us"]
-            gated = rate == "1000" and stat == "p99"
+            gated = rate in ("1000", "5000") and stat == "p99"
             out.append(
                 report.row(
                     f"send lag {stat} @{int(rate):,}/s, engine / bare timer (µs)",
                     engine,
                     reference=timer,
                     ratio=engine / timer if engine is not None and timer else None,
-                    ratio_name=f"send_lag_p50_vs_timer_{rate}" if rate == "1000" and stat == "p50" else None,
-                    target=TARGET_P99_US if gated else None,
-                    target_on="measured",
+                    ratio_name=f"send_lag_{stat}_vs_timer_{rate}" if rate == "1000" and stat != "max" else None,
+                    target=TARGET_P99_VS_TIMER if gated else None,
                 )
             )
+            if rate == "1000" and stat == "p99":
+                out.append(report.row("send lag p99 @1,000/s (µs)", engine, target=TARGET_P99_US))
         out.append(
             report.row(
                 f"worker CPU @{int(rate):,}/s (cores)",

@@ -12,6 +12,7 @@ sink's, ``perf/sink.py``) is one more entry there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -41,6 +42,8 @@ class SuiteSettings:
     mps: int = 1000
     warmup: int = 200
     python_row: bool = True
+    #: Rows each round runs (all of ROWS by default); sockperf and engine are always among them.
+    rows: tuple[str, ...] = ROWS
     sockperf_exe: str | None = None
     pin: bool = True
     sections: tuple[str, ...] = ()
@@ -158,7 +161,10 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
     try:
         if echo_cpus:
             os.sched_setaffinity(0, echo_cpus)  # the embedded agent inherits this at spawn
-        with EmbeddedAgent("webrtc") as agent_url, sink.victoria_metrics() as vm_url:
+        with (
+            EmbeddedAgent("webrtc") as agent_url,
+            sink.victoria_metrics() if "engine_sink" in cfg.rows else contextlib.nullcontext() as vm_url,
+        ):
             if client_cpus:
                 os.sched_setaffinity(0, client_cpus)  # sockperf client, engine worker, python client
             for i in range(1, cfg.rounds + 1):
@@ -167,15 +173,17 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
-                say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on")
-                row["engine_sink"] = sink.engine_with_sink(
-                    agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
-                )
-                say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
-                row["engine_poll"] = engine_udp.run(
-                    agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US
-                )
-                if cfg.python_row:
+                if "engine_sink" in cfg.rows:
+                    say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on")
+                    row["engine_sink"] = sink.engine_with_sink(
+                        agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
+                    )
+                if "engine_poll" in cfg.rows:
+                    say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")
+                    row["engine_poll"] = engine_udp.run(
+                        agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, BUSY_POLL_US
+                    )
+                if cfg.python_row and "python" in cfg.rows:
                     say(f"  round {i}/{cfg.rounds}: python ping-pong")
                     row["python"] = pyref.run(size, cfg.mps, cfg.iterations, cfg.warmup, echo_cpus=echo_cpus)
                 rounds.append(row)

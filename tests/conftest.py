@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent.echo import Echo
 from tests import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
 from tests.processes import BENCHMARK_RUNNER
+from transports.udp import UdpEcho
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,3 +76,35 @@ def livekit_server(veth, tmp_path):
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def udp_echo() -> Iterator[dict]:
+    """The agent's real UDP echo on 127.0.0.1, served by its own loop in a thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    endpoint = UdpEcho("127.0.0.1")
+    echo = Echo()
+    credentials = asyncio.run_coroutine_threadsafe(endpoint.start(echo), loop).result(10)
+    try:
+        yield credentials
+    finally:
+        asyncio.run_coroutine_threadsafe(endpoint.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@contextlib.contextmanager
+def scripted_echo(rtt_us: int) -> Iterator[dict]:
+    """udp credentials of a ``tests.scripted_echo`` process holding each pong ``rtt_us``; killed afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.scripted_echo", "--rtt-us", str(rtt_us)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield {"host": "127.0.0.1", "port": int(proc.stdout.readline())}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()

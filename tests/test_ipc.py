@@ -6,12 +6,9 @@ import asyncio
 import multiprocessing
 import os
 import signal
-import threading
-from collections.abc import Iterator
 
 import pytest
 
-from agent.echo import Echo
 from engine.parent.aggregator import PlatformRun
 from engine.parent.orchestrator import Orchestrator
 from engine.parent.worker_process import WorkerProcess
@@ -19,7 +16,6 @@ from ipc import frames
 from ipc.frames import Done, Event, Hello, Lost, Samples
 from ipc.pipe import FrameWriter, read_frames
 from ipc.spec import WorkerSpec
-from transports.udp import UdpEcho
 
 MS = 1_000_000
 
@@ -133,24 +129,6 @@ def test_frames_from_a_spawned_writer_arrive_whole_and_in_order() -> None:
 
 
 # -- a worker killed mid-run ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def udp_echo() -> Iterator[dict]:
-    """The agent's real UDP echo on 127.0.0.1, served by its own loop in a thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    endpoint = UdpEcho("127.0.0.1")
-    echo = Echo()
-    credentials = asyncio.run_coroutine_threadsafe(endpoint.start(echo), loop).result(10)
-    try:
-        yield credentials
-    finally:
-        asyncio.run_coroutine_threadsafe(endpoint.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def test_worker_killed_mid_run_is_reported_and_its_samples_kept(udp_echo: dict) -> None:

@@ -16,7 +16,7 @@ import pytest
 from agent.echo import Echo
 from engine.worker.clock import Anchor, take_anchor
 from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, encode_ping_sized
-from engine.worker.session import COUNTERS, LOSS_GRACE_NS, Session
+from engine.worker.session import COUNTERS, LOSS_GRACE_NS, RECENT_ARRIVALS, Session
 
 MS = 1_000_000
 TIMEOUT = 100 * MS
@@ -467,3 +467,44 @@ def test_wire_conversions_run_when_a_ping_is_prepared_and_a_pong_is_matched() ->
     session.match()
     assert calls == ["to_wire", "from_wire"]
     assert session.take_samples().seq == [1]
+
+
+# -- when pongs are due --------------------------------------------------------------------
+
+
+def test_a_pong_is_due_from_the_earliest_recent_arrival_and_answered_once_it_waits_in_the_inbox() -> None:
+    h = Scripted(iterations=20)
+    session = h.session
+    h.send(RECENT_ARRIVALS)
+    for seq in range(1, RECENT_ARRIVALS):
+        h.pong(seq, rtt_ns=3 * MS)
+    assert not session.knows_when_pongs_come and not session.awaits_pong(h.t1[1] + 3 * MS, 0, 0)
+    h.pong(RECENT_ARRIVALS, rtt_ns=3 * MS)
+    assert session.knows_when_pongs_come
+    h.send(1)
+    t1 = session.last_t1
+    before, after = 400_000, 200_000
+    # Due from 3 ms (the earliest arrival) less ``before``, until srtt + rttvar plus ``after``.
+    assert not session.awaits_pong(t1 + 3 * MS - before - 1, before, after)
+    assert session.awaits_pong(t1 + 3 * MS - before, before, after)
+    high = session.srtt + session.rttvar
+    assert session.awaits_pong(t1 + high + after, before, after)
+    assert not session.awaits_pong(t1 + high + after + 1, before, after)
+    # Its pong waiting unmatched in the inbox answers it.
+    session.on_receive(pong_bytes(RECENT_ARRIVALS + 1, T2_BASE, T2_BASE + 1), t1 + 3 * MS)
+    assert not session.awaits_pong(t1 + 3 * MS, before, after)
+
+
+def test_a_pong_in_the_inbox_answers_an_overdue_ping_first() -> None:
+    h = Scripted(iterations=20, interval_ns=5 * MS)
+    session = h.session
+    h.send(RECENT_ARRIVALS)
+    for seq in range(1, RECENT_ARRIVALS + 1):
+        h.pong(seq, rtt_ns=3 * MS)
+    h.send(1)  # overdue below: its pong comes late
+    time.sleep(0.005)
+    h.send(1)
+    newest = session.last_t1
+    # The late pong of the older ping waits unmatched: the newest ping's pong is still to come.
+    session.on_receive(pong_bytes(RECENT_ARRIVALS + 1, T2_BASE, T2_BASE + 1), newest + 3 * MS)
+    assert session.awaits_pong(newest + 3 * MS, 400_000, 200_000)

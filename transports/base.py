@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-#: ``receiver(message, t4_ns)`` — t4 is ``time.perf_counter_ns()`` taken first
-#: thing in the transport's receive callback, before any parsing or loop hop;
-#: ``message`` is as the transport got it (``from_wire`` makes it bytes later).
-Receiver = Callable[[Any, int], None]
+#: ``receiver(message, t4_ns[, t4_kernel_wall_ns])`` — t4 is ``time.perf_counter_ns()``
+#: taken first thing in the transport's receive callback, before any parsing or
+#: loop hop; a transport that reads the kernel's receive stamp passes it too
+#: (CLOCK_REALTIME ns, 0 when the datagram had none), unconverted: the session
+#: puts it on the perf_counter timeline later. ``message`` is as the transport
+#: got it (``from_wire`` makes it bytes later).
+Receiver = Callable[..., None]
 
-#: ``handler(payload, t2_ns) -> reply or None`` — t2 is ``time.time_ns()`` taken
-#: first thing on receipt; the handler stamps t3 itself just before returning.
-EchoHandler = Callable[[bytes, int], "bytes | None"]
+#: ``handler(payload, t2_ns[, t2_kernel]) -> reply or None`` — t2 is wall time in ns:
+#: the kernel's receive stamp when ``t2_kernel`` is true, else ``time.time_ns()``
+#: taken first thing on receipt; the handler stamps t3 itself just before returning.
+EchoHandler = Callable[..., "bytes | None"]
 
 #: ``notify(kind, detail)`` — something the user should hear about mid-run, called
 #: on the worker's event loop. "warning": the run goes on (the echo participant
@@ -66,6 +70,10 @@ class ClientTransport(Protocol):
 
     def versions(self) -> dict[str, str]:
         """Versions of the SDKs this transport runs on, for the result metadata."""
+
+    # Optional: ``take_tx_stamps() -> list[(send number from 0, CLOCK_REALTIME ns)]``, the kernel's
+    # transmit stamps read so far, for a transport whose every ``send`` is one datagram (udp); and
+    # ``input_waiting() -> bool``, whether something arrived that the loop has not read yet.
 
 
 class EchoEndpoint(Protocol):

@@ -1,22 +1,39 @@
-"""Raw UDP echo: the baseline that shows what the engine itself adds to an RTT."""
+"""Raw UDP echo: the baseline that shows what the engine itself adds to an RTT.
+
+Both ends read their sockets with ``recvmsg`` from a loop reader, so the
+kernel's receive stamp (t4 here, t2 at the echo) comes with each datagram; the
+runner also gets each ping's transmit stamp (t1) from the error queue. When the
+kernel refuses, or ``RTC_BENCH_USER_STAMPS`` is set, user-space stamps are used
+and the runner hears one warning.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import select
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from transports import kernel_stamps
 from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
 
+log = logging.getLogger(__name__)
 
-class _ClientProtocol(asyncio.DatagramProtocol):
-    def __init__(self, receiver: Receiver) -> None:
-        self._receiver = receiver
+#: Largest datagram read: pongs over the protocol's 64 KiB limit still arrive whole and are refused later.
+MAX_DATAGRAM = 65536
+#: Receive buffer asked for (the kernel caps it at net.core.rmem_max): pongs and transmit stamps
+#: share it, and a worker starved of CPU for a second at 1,000 pings/s must not drop either.
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        t4 = time.perf_counter_ns()
-        self._receiver(data, t4)
+
+def _udp_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    return sock
 
 
 class UdpClient(BytesOnTheWire):
@@ -24,7 +41,11 @@ class UdpClient(BytesOnTheWire):
 
     def __init__(self, *, reliable: bool = True) -> None:
         # UDP has one mode; ``reliable`` is accepted for a uniform constructor.
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._receiver: Receiver | None = None
+        self._tx_stamps: list[tuple[int, int]] = []
+        self.kernel_stamps = False
+        self._tx_stamps_usable = True
         self.waiting_for = "the udp socket"
 
     async def connect(self, credentials: Mapping[str, Any], receiver: Receiver, notify: Notify) -> None:
@@ -32,36 +53,69 @@ class UdpClient(BytesOnTheWire):
             host, port = str(credentials["host"]), int(credentials["port"])
         except (KeyError, TypeError, ValueError) as exc:
             raise TransportError(f"udp credentials need host and port, got {dict(credentials)!r}") from exc
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _ClientProtocol(receiver), remote_addr=(host, port)
-        )
+        sock = _udp_socket()
+        try:
+            sock.connect((host, port))
+        except OSError as exc:
+            sock.close()
+            raise TransportError(f"udp: cannot reach {host}:{port}: {exc.strerror or exc}") from exc
+        refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS | kernel_stamps.TX_FLAGS)
+        if refused:
+            notify("warning", f"{refused}; t1 and t4 are user-space stamps")
+        self.kernel_stamps = refused is None
+        self._sock, self._receiver = sock, receiver
+        # libuv stops a watched fd for good on EPOLLERR, which the error queue raises after every
+        # send: the loop watches an epoll set holding the socket instead, which is only ever readable.
+        self._watch = select.epoll()
+        self._watch.register(sock.fileno(), select.EPOLLIN)
+        asyncio.get_running_loop().add_reader(self._watch.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        """Every datagram waiting, each stamped on return from ``recvmsg``; then the transmit stamps.
+
+        The error queue wakes this reader (EPOLLERR) right after each send, well
+        before its pong can be back; draining it is one syscall and nothing else.
+        """
+        sock, receiver = self._sock, self._receiver
+        while True:
+            try:
+                data, ancillary, _, _ = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # e.g. ECONNREFUSED once the echo is gone: its pings count as lost
+                break
+            t4 = time.perf_counter_ns()
+            receiver(data, t4, kernel_stamps.stamp_ns(ancillary))
+        if self.kernel_stamps:
+            kernel_stamps.read_tx_stamps(sock, self._tx_stamps)
+
+    def input_waiting(self) -> bool:
+        """A datagram (or a transmit stamp) is ready but not read yet: after a stall the loop runs its
+        timers before it polls, and housekeeping must not start in front of a pong already here."""
+        return bool(self._watch.poll(0))
+
+    def take_tx_stamps(self) -> list[tuple[int, int]]:
+        """Transmit stamps read so far: (send number from 0, CLOCK_REALTIME ns); empty without kernel stamps."""
+        stamps, self._tx_stamps = self._tx_stamps, []
+        return stamps if self._tx_stamps_usable else []
 
     def send(self, data: bytes) -> None:
-        self._transport.sendto(data)
+        try:
+            self._sock.send(data)
+        except OSError:  # a full buffer or a refused port: this ping is lost, the run goes on
+            # The kernel may not have numbered this send: later transmit stamps could pair with the
+            # wrong pings, so t1 stays user-space from here on (timestamp_source then says "kernel for N of M").
+            self._tx_stamps_usable = False
 
     async def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._watch.fileno())
+            self._watch.close()
+            self._sock.close()
+            self._sock = None
 
     def versions(self) -> dict[str, str]:
         return {}
-
-
-class _EchoProtocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: EchoHandler) -> None:
-        self._handler = handler
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        t2 = time.time_ns()
-        reply = self._handler(data, t2)
-        if reply is not None:
-            self.transport.sendto(reply, addr)
 
 
 class UdpEcho:
@@ -69,17 +123,39 @@ class UdpEcho:
 
     def __init__(self, host: str = "127.0.0.1", *, reliable: bool = True) -> None:
         self._host = host
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._handler: EchoHandler | None = None
 
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _EchoProtocol(handler), local_addr=(self._host, 0)
-        )
-        host, port = self._transport.get_extra_info("sockname")[:2]
+        sock = _udp_socket()
+        sock.bind((self._host, 0))
+        refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS)
+        if refused:
+            log.warning("%s; t2 is a user-space stamp", refused)
+        self._sock, self._handler = sock, handler
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        host, port = sock.getsockname()[:2]
         return {"host": host, "port": port}
 
+    def _readable(self) -> None:
+        sock, handler = self._sock, self._handler
+        while True:
+            try:
+                data, ancillary, _, addr = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # a runner that went away: nothing to answer
+                return
+            t2 = kernel_stamps.stamp_ns(ancillary)
+            reply = handler(data, t2, True) if t2 else handler(data, time.time_ns(), False)
+            if reply is not None:
+                try:
+                    sock.sendto(reply, addr)
+                except OSError:  # a full buffer: this pong is lost, as on any network
+                    pass
+
     async def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None

@@ -19,11 +19,13 @@ from hdrh.histogram import HdrHistogram
 from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.intervals import Interval, per_second
 from engine.parent.plausibility import impossible_processing
-from ipc.frames import Done, Event, Hello, Lost, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
 _COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
 _DTYPES = {"i": np.int32, "q": np.int64}
+#: Stamp name -> its bit in ``Samples.kernel``.
+KERNEL_BITS = {"t1": KERNEL_T1, "t2": KERNEL_T2, "t3": KERNEL_T3, "t4": KERNEL_T4}
 #: What one received sample costs in the raw columns.
 BYTES_PER_SAMPLE = sum(array(t).itemsize for t in _COLUMNS.values())
 
@@ -41,6 +43,10 @@ class PlatformRun:
     rtt_hist: HdrHistogram = field(default_factory=new_histogram)
     network_hist: HdrHistogram = field(default_factory=new_histogram)
     send_lag_hist: HdrHistogram = field(default_factory=new_histogram)
+    #: user t4 - kernel t4 in ns, for the samples whose t4 the kernel stamped.
+    stack_hist: HdrHistogram = field(default_factory=lambda: new_histogram(unit_ns=1))
+    #: Per stamp, how many received samples carry the kernel's.
+    kernel_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KERNEL_BITS, 0))
     out_of_range: int = 0
     exit_code: int | None = None
 
@@ -68,6 +74,21 @@ class PlatformRun:
         # Impossible agent stamps never become a network RTT (engine/parent/plausibility.py).
         self.out_of_range += record_ns(self.network_hist, network[~impossible_processing(processing, network)])
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
+        if s.kernel:
+            kernel = np.array(s.kernel, dtype=np.int64)
+            for name, bit in KERNEL_BITS.items():
+                self.kernel_counts[name] += int(np.count_nonzero(kernel & bit))
+            t4k = (kernel & KERNEL_T4) != 0
+            stack = np.array(s.t4_user, dtype=np.int64)[t4k] - np.array(s.t4, dtype=np.int64)[t4k]
+            self.out_of_range += record_ns(self.stack_hist, stack, unit_ns=1)
+
+    def timestamp_source(self) -> dict[str, str]:
+        """Per stamp: "kernel" when every received sample carries the kernel's, "user" when none does."""
+        received = self.received
+        return {
+            name: "kernel" if received and n == received else "user" if n == 0 else f"kernel for {n} of {received}"
+            for name, n in self.kernel_counts.items()
+        }
 
     @property
     def received(self) -> int:

@@ -25,8 +25,10 @@ FORMAT_VERSION = 1
 Number = int | float
 
 
-class Statistics(msgspec.Struct):
-    """``statistics``: the seed's thirteen keys, then additions (ms unless named otherwise)."""
+class Statistics(msgspec.Struct, kw_only=True):
+    """``statistics``: the seed's thirteen keys, then additions (ms unless named otherwise).
+
+    Keyword-only, so an addition can carry a default where it sits: files written before it still load."""
 
     total_messages: int
     successful_messages: int
@@ -54,6 +56,9 @@ class Statistics(msgspec.Struct):
     send_lag_p50: float | None
     send_lag_p99: float | None
     send_lag_max: float | None
+    stack_delay_p50: float | None = None  # user t4 - kernel t4: this host's receive path
+    stack_delay_p99: float | None = None
+    stack_delay_max: float | None = None
     late_messages: int
     duplicate_messages: int
     out_of_order_messages: int
@@ -62,8 +67,8 @@ class Statistics(msgspec.Struct):
     implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/plausibility.py)
 
 
-class Metadata(msgspec.Struct):
-    """``metadata``: the seed's eight keys, then how every number was obtained."""
+class Metadata(msgspec.Struct, kw_only=True):
+    """``metadata``: the seed's eight keys, then how every number was obtained (keyword-only, as ``Statistics``)."""
 
     start_time: float
     end_time: float
@@ -89,6 +94,8 @@ class Metadata(msgspec.Struct):
     clock_offset_ms: float | None
     clock_offset_uncertainty_ms: float | None
     clock_anchor_uncertainty_ns: int | None
+    #: Per stamp t1..t4: "kernel" or "user" (empty in files written before stamps were told apart).
+    timestamp_source: dict[str, str] = {}
     one_way_available: bool
     legacy_agent: bool
     pings_sent: int | None

@@ -19,8 +19,9 @@ import numpy as np
 
 import engine
 from engine.parent import histograms, plausibility, stats
-from engine.parent.aggregator import PlatformRun, new_histogram, record_ns
+from engine.parent.aggregator import PlatformRun
 from engine.parent.cautions import clock_cautions
+from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.measurements import Measurements
 from engine.parent.offset import ClockMode
 from engine.parent.result_model import (
@@ -144,6 +145,7 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
     pct = stats.hdr_percentiles_ms(run.rtt_hist, bounds=(d["min"], d["max"]))
     net_pct = stats.hdr_percentiles_ms(x.get("network_hist", run.network_hist), bounds=(net["min"], net["max"]))
     lag = stats.hdr_percentiles_ms(run.send_lag_hist, (50.0, 99.0, 100.0))
+    stack = stats.hdr_percentiles_ms(run.stack_hist, (50.0, 99.0, 100.0), unit_ns=1)
     counters = run.done.counters if run.done else {}
     return Statistics(
         **{
@@ -173,6 +175,9 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "send_lag_p50": _r(lag[50.0]),
             "send_lag_p99": _r(lag[99.0]),
             "send_lag_max": _r(lag[100.0]),
+            "stack_delay_p50": _r(stack[50.0], 6),
+            "stack_delay_p99": _r(stack[99.0], 6),
+            "stack_delay_max": _r(stack[100.0], 6),
             "late_messages": counters.get("late", 0),
             "duplicate_messages": counters.get("duplicate", 0),
             "out_of_order_messages": counters.get("out_of_order", 0),
@@ -213,6 +218,7 @@ def _metadata(
             "clock_offset_ms": _r(offset.theta_ns / 1e6, 6) if offset else None,
             "clock_offset_uncertainty_ms": _r(offset.uncertainty_ns / 1e6, 6) if offset else None,
             "clock_anchor_uncertainty_ns": run.hello.anchor_uncertainty_ns if run.hello else None,
+            "timestamp_source": run.timestamp_source(),
             "one_way_available": one_way,
             "legacy_agent": not one_way and run.received > 0,
             "pings_sent": run.done.sent if run.done else None,

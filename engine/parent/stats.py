@@ -21,8 +21,9 @@ def hdr_percentiles_ms(
     hist: HdrHistogram,
     percentiles: tuple[float, ...] = PERCENTILES,
     bounds: tuple[float | None, float | None] = (None, None),
+    unit_ns: int = 1000,
 ) -> dict[float, float | None]:
-    """Percentiles from a µs histogram, in ms; None when it is empty.
+    """Percentiles from a histogram in ``unit_ns`` units (µs by default), in ms; None when it is empty.
 
     A histogram answers with a bucket's edge, which can lie past every sample
     (p99.9 above max); ``bounds``, the exact min and max in ms, clamp it back.
@@ -30,7 +31,7 @@ def hdr_percentiles_ms(
     if hist.get_total_count() == 0:
         return dict.fromkeys(percentiles)
     low, high = (-math.inf if bounds[0] is None else bounds[0]), (math.inf if bounds[1] is None else bounds[1])
-    return {p: min(max(hist.get_value_at_percentile(p) / 1e3, low), high) for p in percentiles}
+    return {p: min(max(hist.get_value_at_percentile(p) * unit_ns / NS_PER_MS, low), high) for p in percentiles}
 
 
 def jitter_mean_abs_diff(rtt_ns: np.ndarray) -> float | None:

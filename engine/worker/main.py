@@ -20,15 +20,16 @@ import time
 
 import transports
 from engine.worker.clock import take_anchor
+from engine.worker.housekeeping import EventLog, Housekeeper
 from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
-from engine.worker.session import LOSS_GRACE_NS, Session
+from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
 from ipc import spec as worker_spec
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
 from ipc.pipe import FrameWriter
 from ipc.spec import WorkerSpec
-from transports.base import ClientTransport, Notify, TransportError
+from transports.base import ClientTransport, Notify, Receiver, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     uvloop.run(_run(args.pipe, spec, early_stop))
 
 
-async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
+async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: EventLog | None = None) -> None:
+    """``events``: the housekeeping log, for a test that runs a worker in its own process."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -92,6 +94,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
         send=transport.send,
         to_wire=transport.to_wire,
         from_wire=transport.from_wire,
+        tx_stamps=getattr(transport, "take_tx_stamps", no_tx_stamps),
     )
 
     def notify(kind: str, detail: str) -> None:
@@ -100,16 +103,30 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
         if kind == "error":
             stop.set()
 
-    pump = loop.create_task(_pump(session, writer, spec.flush_interval_s))
     pacer: Pacer | None = None
+    housekeeper = Housekeeper(
+        session,
+        writer,
+        interval_ns=spec.interval_ns,
+        flush_interval_ns=int(spec.flush_interval_s * 1e9),
+        next_send_ns=lambda: pacer.next_due if pacer is not None else None,
+        input_waiting=getattr(transport, "input_waiting", lambda: False),
+        events=events,
+    )
+
+    def receive(*message_and_stamps: object) -> None:
+        session.on_receive(*message_and_stamps)
+        housekeeper.after_arrival()
+
     partial = False
     cpu_at_start: float | None = None
     try:
         t0 = time.perf_counter_ns()
-        if not await _connect(transport, spec, session, notify, stop):
+        if not await _connect(transport, spec, receive, notify, stop):
             partial = True  # stopped while joining: nothing measured; ``finally`` still says Done
             return
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
+        housekeeper.start()  # a full collection first: before the schedule's start is fixed
         cpu_at_start = time.process_time()
         start = phased_start(time.perf_counter_ns() + START_DELAY_NS, spec.interval_ns, spec.phase_ns)
         session.prepare(start)
@@ -118,11 +135,10 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
         def send(k: int, due: int) -> None:
             session.send(k, due)
             poller.after_send()
-            loop.call_soon(session.match)  # earlier pongs are matched in the idle time after a send
 
         pacer = Pacer(start, spec.interval_ns, session.total, send)
         pacer.start()
-        partial = not await _until_resolved(session, pacer, stop)
+        partial = not await _until_resolved(session, housekeeper, pacer, stop)
     except TimeoutError:
         writer.send(
             Event(
@@ -143,10 +159,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
     finally:
         if pacer is not None:
             pacer.stop()
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
-        _flush(session, writer)
+        await housekeeper.stop()
+        housekeeper.ship(match_all=True)
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         writer.send(
@@ -158,7 +172,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int]) -> None:
                 cpu,
                 measuring_cpu,
                 peak_rss_kb(),
-                session.late_seqs,
+                late_seqs=session.late_seqs,
             )
         )
         with contextlib.suppress(Exception):
@@ -177,11 +191,11 @@ def peak_rss_kb() -> int:
 
 
 async def _connect(
-    transport: ClientTransport, spec: WorkerSpec, session: Session, notify: Notify, stop: asyncio.Event
+    transport: ClientTransport, spec: WorkerSpec, receive: Receiver, notify: Notify, stop: asyncio.Event
 ) -> bool:
     """Join within the connect timeout; False when a stop request (Ctrl-C, a transport error) came first."""
     joining = asyncio.ensure_future(
-        asyncio.wait_for(transport.connect(spec.credentials, session.on_receive, notify), spec.connect_timeout_s)
+        asyncio.wait_for(transport.connect(spec.credentials, receive, notify), spec.connect_timeout_s)
     )
     stopped = asyncio.ensure_future(stop.wait())
     try:
@@ -197,7 +211,7 @@ async def _connect(
     return True
 
 
-async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -> bool:
+async def _until_resolved(session: Session, housekeeper: Housekeeper, pacer: Pacer, stop: asyncio.Event) -> bool:
     """Wait for the schedule to finish and every ping to be answered or timed out.
 
     Returns False when stopped early (SIGTERM from the parent, or a transport's error).
@@ -206,7 +220,7 @@ async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -
     try:
         await asyncio.wait([pacer.done, stopped], return_when=asyncio.FIRST_COMPLETED)
         while not stop.is_set():
-            session.match()
+            housekeeper.run()  # matches what came, in a quiet window
             if session.all_resolved:
                 break
             remaining = session.last_t1 + session.timeout_ns + LOSS_GRACE_NS - time.perf_counter_ns()
@@ -217,20 +231,3 @@ async def _until_resolved(session: Session, pacer: Pacer, stop: asyncio.Event) -
         return not stop.is_set()
     finally:
         stopped.cancel()
-
-
-async def _pump(session: Session, writer: FrameWriter, interval_s: float) -> None:
-    """Every flush interval: declare timed-out pings lost and ship what was matched."""
-    while True:
-        await asyncio.sleep(interval_s)
-        session.expire(time.perf_counter_ns())
-        _flush(session, writer)
-
-
-def _flush(session: Session, writer: FrameWriter) -> None:
-    samples = session.take_samples()
-    if samples is not None:
-        writer.send(samples)
-    lost = session.take_lost()
-    if lost is not None:
-        writer.send(lost)

@@ -85,6 +85,13 @@ class Pacer:
         """Stop early (Ctrl-C or a fatal error); pings not yet sent are never sent."""
         self._finish()
 
+    @property
+    def next_due(self) -> int | None:
+        """When the next ping is due (perf ns); None once the schedule is over."""
+        if self._next >= self._count or self.done.done():
+            return None
+        return self._start + self._next * self._interval
+
     def _arm(self) -> None:
         if self._next >= self._count:
             self._finish()

@@ -28,7 +28,8 @@ class Ping(msgspec.Struct, omit_defaults=True, tag_field="type", tag="ping"):
 
 
 class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
-    """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``."""
+    """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``; ``t2_kernel`` says t2 is
+    the kernel's receive stamp (absent, as from agents before it, means a user-space stamp)."""
 
     client_timestamp: float
     server_receive_time: float
@@ -37,6 +38,7 @@ class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     message_count: int | None = None
     t2_ns: int | None = None
     t3_ns: int | None = None
+    t2_kernel: bool = False
 
 
 PING_DECODER = msgspec.json.Decoder(Ping)

@@ -21,7 +21,7 @@ import msgspec
 
 from engine.worker.clock import Anchor
 from engine.worker.protocol import decode_pong, encode_ping_sized
-from ipc.frames import Lost, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Lost, Samples
 from transports.base import BytesOnTheWire
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,21 @@ _PENDING, _RECEIVED, _LOST = 0, 1, 2
 LOSS_GRACE_NS = 50_000_000
 
 COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
+
+#: Pongs remembered for when the next ones are due; until this many came back there is no estimate.
+RECENT_ARRIVALS = 8
+#: Pings looked at, newest first, for a pong due: the check runs after every arrival, and after a
+#: stall (a huge estimate) scanning every ping in flight would cost more than the stall itself.
+SCAN_LIMIT = 64
+
+
+def no_tx_stamps() -> list[tuple[int, int]]:
+    """The transmit stamps of a transport the kernel stamps nothing for."""
+    return []
+
+
+def _new_samples() -> Samples:
+    return Samples([], [], [], [], [], [], [], [], [], [])
 
 
 class Session:
@@ -52,10 +67,13 @@ class Session:
         send: Callable[[Any], None],
         to_wire: Callable[[bytes], Any] = BytesOnTheWire.to_wire,
         from_wire: Callable[[Any], bytes] = BytesOnTheWire.from_wire,
+        tx_stamps: Callable[[], list[tuple[int, int]]] = no_tx_stamps,
     ) -> None:
         """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
         receives (Daily's app messages are JSON objects): pings when they are encoded ahead of time,
-        pongs when they are matched, so neither conversion lands between t1 and t4."""
+        pongs when they are matched, so neither conversion lands between t1 and t4. ``tx_stamps``
+        yields the kernel's transmit stamps as (send number from 0, CLOCK_REALTIME ns); they are
+        paired with pings when pongs are matched, never on the send path."""
         self.run_id = run_id
         self.warmup = warmup
         self.total = warmup + iterations
@@ -66,23 +84,35 @@ class Session:
         self._to_wire = to_wire
         self._from_wire = from_wire
         self._payload_bytes = payload_bytes
+        self._tx_stamps = tx_stamps
+        # Kernel stamps are CLOCK_REALTIME: perf(t) = wall(t) - wall_minus_perf, through the worker's
+        # anchor. An RTT with both ends kernel-stamped is a difference of two wall stamps, so the
+        # anchor's uncertainty cancels; it enters only where a kernel stamp meets a user one.
+        self._wall_minus_perf = anchor.wall_ns - anchor.perf_ns
         n = self.total + 1  # index 0 unused: seqs start at 1
         # Flat typed arrays: 8 bytes a ping, where lists of ints would cost ~40.
         self._due = array("q", bytes(8 * n))
         self._t1 = array("q", bytes(8 * n))
+        self._t1_kernel = array("q", bytes(8 * n))  # 0 until the kernel's transmit stamp is paired
         self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
         self._next_payload: Any = None
-        self._inbox: list[tuple[Any, int]] = []
+        self._inbox: list[tuple[Any, int, int]] = []
         self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
+        self._settled = 0  # pings received or lost, warmup included
         self._loss_cursor = 1
         self._max_seq_seen = 0
         self.legacy_agent = False
+        # When pongs reach this host after their ping: RFC 6298's smoothed estimate and the last few.
+        self.srtt: int | None = None
+        self.rttvar = 0
+        self._recent_arrivals = array("q", bytes(8 * RECENT_ARRIVALS))
+        self._rtt_count = 0
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.late_seqs: list[int] = []  # pings whose pong came after the timeout, for the report's late marks
-        self._pending_samples = Samples([], [], [], [], [], [], [])
+        self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
 
     # -- sending -------------------------------------------------------------------
@@ -96,8 +126,14 @@ class Session:
         self._timestamp[seq] = timestamp_ms
         self._next_payload = self._to_wire(encode_ping_sized(seq, timestamp_ms, self.run_id, self._payload_bytes))
 
+    def prepare_next(self) -> None:
+        """Encode the ping after the last one sent, unless it is ready (housekeeping, in a quiet window)."""
+        if self._next_payload is None and 0 < self.sent < self.total:
+            self.prepare(self._due[self.sent] + self._interval)
+
     def send(self, k: int, due_ns: int) -> None:
-        """Pacer callback for ping index k (seq k+1)."""
+        """Pacer callback for ping index k (seq k+1); the next ping is encoded later, in a quiet window
+        (``prepare_next``), or here, before t1, if none came in time."""
         if self._next_payload is None:
             self.prepare(due_ns)
         payload = self._next_payload
@@ -108,22 +144,40 @@ class Session:
         self._due[seq] = due_ns
         self.sent = seq
         self._next_payload = None
-        self.prepare(due_ns + self._interval)
 
     # -- receiving ------------------------------------------------------------------
 
-    def on_receive(self, data: Any, t4: int) -> None:
+    def on_receive(self, data: Any, t4: int, t4_kernel_wall: int = 0) -> None:
         """The transport's receiver: keep the stamped message; conversion, decoding and matching wait for ``match()``."""
-        self._inbox.append((data, t4))
+        self._inbox.append((data, t4, t4_kernel_wall))
         self.arrivals += 1
 
-    def match(self) -> None:
-        """Decode and match everything received so far (called off the receive path, before any read)."""
-        inbox, self._inbox = self._inbox, []
-        for data, t4 in inbox:
-            self._match_one(self._from_wire(data), t4)
+    def match(self, limit: int | None = None) -> None:
+        """Pair transmit stamps, then decode and match what was received, oldest first: everything,
+        or at most ``limit`` messages (a round of housekeeping does a bounded amount of work)."""
+        self._pair_tx_stamps()
+        if limit is None or limit >= len(self._inbox):
+            batch, self._inbox = self._inbox, []
+        else:
+            batch = self._inbox[:limit]
+            del self._inbox[:limit]
+        for data, t4, t4_kernel_wall in batch:
+            self._match_one(self._from_wire(data), t4, t4_kernel_wall)
 
-    def _match_one(self, data: bytes, t4: int) -> None:
+    @property
+    def unmatched(self) -> int:
+        """Messages received and not matched yet."""
+        return len(self._inbox)
+
+    def _pair_tx_stamps(self) -> None:
+        """Send number k is seq k+1: the session hands the transport exactly one send per seq, in order."""
+        to_perf = self._wall_minus_perf
+        for send_number, wall in self._tx_stamps():
+            seq = send_number + 1
+            if seq <= self.sent:
+                self._t1_kernel[seq] = wall - to_perf
+
+    def _match_one(self, data: bytes, t4_user: int, t4_kernel_wall: int) -> None:
         try:
             pong = decode_pong(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -141,7 +195,16 @@ class Session:
             if measured:
                 self._count("duplicate", f"seq={seq}")
             return
-        t1 = self._t1[seq]
+        kernel = 0
+        t1 = t1_user = self._t1[seq]
+        if self._t1_kernel[seq]:
+            t1 = self._t1_kernel[seq]
+            kernel = KERNEL_T1
+        t4 = t4_user
+        if t4_kernel_wall:
+            t4 = t4_kernel_wall - self._wall_minus_perf
+            kernel |= KERNEL_T4
+        self._observe_arrival(t4 - t1_user)
         if state == _LOST or t4 - t1 > self.timeout_ns:
             if measured:
                 self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
@@ -150,6 +213,7 @@ class Session:
                 self._mark_lost(seq)
             return
         self._state[seq] = _RECEIVED
+        self._settled += 1
         if seq < self._max_seq_seen and measured:
             self._count("out_of_order", f"seq={seq} after {self._max_seq_seen}")
         self._max_seq_seen = max(self._max_seq_seen, seq)
@@ -159,6 +223,8 @@ class Session:
         if pong.t2_ns is not None and pong.t3_ns is not None:
             t2, t3 = pong.t2_ns, pong.t3_ns
             processing = t3 - t2
+            if pong.t2_kernel:
+                kernel |= KERNEL_T2
         else:  # no agent instants: one-way values are unavailable for this run
             self.legacy_agent = True
             t2 = t3 = 0
@@ -171,6 +237,55 @@ class Session:
         s.t2.append(t2)
         s.t3.append(t3)
         s.processing_ns.append(processing)
+        s.t1_user.append(t1_user)
+        s.t4_user.append(t4_user)
+        s.kernel.append(kernel)
+
+    def _observe_arrival(self, arrival: int) -> None:
+        """``arrival``: from t1 to the pong reaching this host (the kernel's stamp where there is one, so
+        that this worker's own stalls do not widen every window; else the user-space t4)."""
+        recent = self._recent_arrivals
+        recent[self._rtt_count % len(recent)] = arrival
+        self._rtt_count += 1
+        if self.srtt is None:
+            self.srtt, self.rttvar = arrival, arrival // 2
+        else:
+            self.rttvar += (abs(arrival - self.srtt) - self.rttvar) // 4
+            self.srtt += (arrival - self.srtt) // 8
+
+    # -- when pongs are due ---------------------------------------------------------------
+
+    @property
+    def knows_when_pongs_come(self) -> bool:
+        return self._rtt_count >= RECENT_ARRIVALS
+
+    def awaits_pong(self, now_ns: int, before_ns: int, after_ns: int) -> bool:
+        """Whether a pong may reach this host between ``before_ns`` ahead of now and ``after_ns`` past it.
+
+        Ping i's pong is expected in [t1 + low, t1 + high]: low the earliest of the last
+        ``RECENT_ARRIVALS`` arrivals, high their smoothed mean + one deviation (RFC 6298's
+        srtt + rttvar; a pong later than that is late, and waiting for every straggler
+        would leave no quiet window on a jittery path). Pings already answered or lost do
+        not count, nor, of all those still pending, the oldest as many as pongs wait
+        unmatched in the inbox (pongs come back in order; a ping lost unnoticed only makes
+        this cautious). Without an estimate yet (``knows_when_pongs_come``) there is no
+        telling: False, so that the first pongs are matched as they come and teach it.
+        """
+        if not self.knows_when_pongs_come:
+            return False
+        low, high = min(self._recent_arrivals), self.srtt + self.rttvar
+        awaited = []
+        seq = self.sent
+        while seq >= 1 and self._t1[seq] + high + after_ns >= now_ns:
+            if seq <= self.sent - SCAN_LIMIT:  # more in flight than a quiet window could fit between
+                return True
+            if self._state[seq] == _PENDING:
+                awaited.append(seq)
+            seq -= 1
+        older = self.sent - self._settled - len(awaited)  # pending, but past their window: answered first
+        answered = max(0, len(self._inbox) - older)
+        del awaited[max(0, len(awaited) - answered) :]  # newest first: drop the oldest
+        return any(self._t1[seq] + low - before_ns <= now_ns for seq in awaited)
 
     def _seq_for_timestamp(self, timestamp_ms: float) -> int | None:
         """Legacy pongs carry only our send timestamp; pings sharing one (cooldown 0) match in order."""
@@ -203,6 +318,7 @@ class Session:
 
     def _mark_lost(self, seq: int) -> None:
         self._state[seq] = _LOST
+        self._settled += 1
         if seq <= self.warmup:
             return
         self.resolved += 1
@@ -221,12 +337,14 @@ class Session:
 
     # -- handing results to the pipe ---------------------------------------------------
 
-    def take_samples(self) -> Samples | None:
-        self.match()
+    def take_samples(self, match_all: bool = True) -> Samples | None:
+        """What was matched since the last call; first everything received, unless ``match_all`` is false."""
+        if match_all:
+            self.match()
         s = self._pending_samples
         if not s.seq:
             return None
-        self._pending_samples = Samples([], [], [], [], [], [], [])
+        self._pending_samples = _new_samples()
         return s
 
     def take_lost(self) -> Lost | None:

@@ -1,0 +1,187 @@
+"""Housekeeping in quiet windows: everything a worker does besides sending and stamping.
+
+Matching and decoding pongs, encoding the next ping, declaring losses,
+shipping samples to the parent and Python's cyclic GC all cost loop time; a
+pong that arrives meanwhile is stamped late (user t4) and a ping leaves late.
+Measured on main before this module: the late t4 stamps bunched at the phase
+of the 50 ms shipping period. So each of those runs only when no pong is
+expected within a guard interval (send time + running RTT estimate, from the
+session) and the next send is not that close either; a batch still leaves
+within ``MAX_SHIP_DELAY_NS`` whatever the traffic, so progress and sinks flow.
+
+Runs are triggered right after a pong arrives (the quietest moment of a
+ping/pong cycle) and by a slow timer for runs without pongs. Each run is
+written to an ``EventLog``, a preallocated ring a test can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from array import array
+from collections.abc import Callable
+
+from engine.worker.session import Session
+from ipc.pipe import FrameWriter
+
+#: Longest a batch of samples waits for a quiet window.
+MAX_SHIP_DELAY_NS = 250_000_000
+#: Half-width of the window around a pong's expected arrival kept free, and the room a run
+#: needs before the next send; capped at a quarter of the send interval for fast schedules.
+GUARD_NS = 200_000
+#: How often the timer looks for a quiet window when no pong comes to trigger one.
+TIMER_S = 0.01
+#: Young objects before a collection by hand (CPython's own first threshold).
+GC_THRESHOLD = 700
+#: Pongs one round decodes and matches at most, so that no round is long; when rounds are rare
+#: (no quiet window on a jittery path) a backlog this long makes a bounded round go ahead anyway.
+MATCH_BUDGET = 32
+
+#: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
+MATCH, PREPARE, EXPIRE, SHIP, GC, RUN = 1, 2, 3, 4, 5, 6
+#: Or-ed into an entry's kind when the run went ahead without a quiet window (the shipping deadline).
+FORCED = 16
+
+
+class EventLog:
+    """Preallocated ring of (kind, start perf ns, end perf ns): recording allocates nothing."""
+
+    def __init__(self, capacity: int = 8192) -> None:
+        self._entries = array("q", bytes(24 * capacity))
+        self._capacity = capacity
+        self.count = 0
+
+    def add(self, kind: int, start: int, end: int) -> None:
+        entries, i = self._entries, 3 * (self.count % self._capacity)
+        entries[i], entries[i + 1], entries[i + 2] = kind, start, end
+        self.count += 1
+
+    def entries(self) -> list[tuple[int, int, int]]:
+        """The entries still held, oldest first."""
+        n = min(self.count, self._capacity)
+        first = self.count - n
+        out = []
+        for k in range(first, self.count):
+            i = 3 * (k % self._capacity)
+            out.append((self._entries[i], self._entries[i + 1], self._entries[i + 2]))
+        return out
+
+
+class Housekeeper:
+    """Runs a worker's housekeeping in quiet windows; ``start()`` after setup, ``stop()`` at the end."""
+
+    def __init__(
+        self,
+        session: Session,
+        writer: FrameWriter,
+        *,
+        interval_ns: int,
+        flush_interval_ns: int,
+        next_send_ns: Callable[[], int | None],
+        input_waiting: Callable[[], bool] = lambda: False,
+        events: EventLog | None = None,
+    ) -> None:
+        self._session = session
+        self._writer = writer
+        self._flush_interval = flush_interval_ns
+        self._next_send = next_send_ns
+        self._input_waiting = input_waiting
+        self.guard_ns = min(GUARD_NS, interval_ns // 4) if interval_ns > 0 else GUARD_NS
+        self.events = events or EventLog()
+        self._loop = asyncio.get_running_loop()
+        self._last_ship = time.perf_counter_ns()
+        self._triggered = False
+        self._timer: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Setup's objects move to the permanent generation; from here on the GC runs only by hand."""
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self._last_ship = time.perf_counter_ns()
+        self._timer = self._loop.create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            try:
+                await self._timer
+            except asyncio.CancelledError:
+                pass
+        gc.unfreeze()
+        gc.enable()
+
+    def after_arrival(self) -> None:
+        """Call after each message reaches the session: one run is queued right behind the receive."""
+        if not self._triggered:
+            self._triggered = True
+            self._loop.call_soon(self._triggered_run)
+
+    def quiet(self, now: int) -> bool:
+        """A run started now (taking up to a guard) stays a guard away from every pong window and
+        ends before the next send; never while the transport holds input the loop has not read.
+        Until the session knows when pongs come (its first few, the warmup's by default) every
+        round may run: matching them is how it learns."""
+        guard = self.guard_ns
+        if self._session.awaits_pong(now, 2 * guard, guard) or self._input_waiting():
+            return False
+        send = self._next_send()
+        return send is None or send - now > guard
+
+    def run(self) -> None:
+        """One round of housekeeping if the loop is quiet now (or a batch is overdue, or the backlog long).
+
+        A round is bounded: it matches at most ``MATCH_BUDGET`` pongs, and declares losses only
+        once nothing waits unmatched (a pong in the inbox must not be declared lost).
+        """
+        now = time.perf_counter_ns()
+        session, log = self._session, self.events
+        overdue = now - self._last_ship >= MAX_SHIP_DELAY_NS
+        forced = overdue or session.unmatched >= MATCH_BUDGET
+        if not forced and not self.quiet(now):
+            return
+        flag = FORCED if forced else 0
+        start = decided = now
+        session.match(MATCH_BUDGET)
+        now = time.perf_counter_ns()
+        log.add(MATCH | flag, start, now)
+        start = now
+        session.prepare_next()
+        now = time.perf_counter_ns()
+        log.add(PREPARE | flag, start, now)
+        if not session.unmatched:
+            start = now
+            session.expire(start)
+            now = time.perf_counter_ns()
+            log.add(EXPIRE | flag, start, now)
+        if overdue or now - self._last_ship >= self._flush_interval:
+            start = now
+            self.ship()
+            now = time.perf_counter_ns()
+            log.add(SHIP | flag, start, now)
+            self._last_ship = now
+        if gc.get_count()[0] >= GC_THRESHOLD:
+            start = now
+            gc.collect(1)
+            now = time.perf_counter_ns()
+            log.add(GC | flag, start, now)
+        log.add(RUN | flag, decided, now)
+
+    def ship(self, match_all: bool = False) -> None:
+        """Send what was matched (everything received, with ``match_all``) and what was lost to the parent."""
+        samples = self._session.take_samples(match_all)
+        if samples is not None:
+            self._writer.send(samples)
+        lost = self._session.take_lost()
+        if lost is not None:
+            self._writer.send(lost)
+
+    def _triggered_run(self) -> None:
+        self._triggered = False
+        self.run()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_S)
+            self.run()

@@ -1,0 +1,143 @@
+"""Kernel timestamps on udp: used when the kernel gives them, said so, and closer to the wire than user stamps.
+
+Real sockets on 127.0.0.1 throughout: the agent's own echo (in a thread, or in a
+process of its own where timing matters) or the CLI with its embedded agent; the runner's side is the worker's Session and
+UdpClient on uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+
+import numpy as np
+import pytest
+import uvloop
+
+from engine.worker.clock import Anchor, take_anchor
+from engine.worker.session import Session
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Samples
+from tests.agent_stub import StubAgent, legacy, modern
+from tests.conftest import scripted_echo
+from transports.kernel_stamps import FORCE_USER_ENV
+from transports.udp import UdpClient
+
+MS = 1_000_000
+ALL_KERNEL = {"t1": "kernel", "t2": "kernel", "t3": "user", "t4": "kernel"}
+ALL_USER = dict.fromkeys(("t1", "t2", "t3", "t4"), "user")
+#: The kernel turns receive stamping on lazily (net_enable_timestamp defers it to a work item), so
+#: the very first datagrams after a socket asks can arrive unstamped: they are the warmup here.
+WARMUP = 2
+
+
+def ping_pong(credentials: dict, count: int, interval_s: float, paused: frozenset[int] = frozenset()):
+    """``count`` measured pings (after ``WARMUP``) through the worker's Session and UdpClient; after
+    sending ping k in ``paused`` the loop is blocked for 20 ms, so its pong waits in the socket.
+    Returns (samples, anchor, warnings)."""
+
+    async def main() -> tuple[Samples, Anchor, list[str]]:
+        client = UdpClient()
+        anchor = take_anchor()
+        session = Session(
+            run_id="stamps",
+            iterations=count,
+            warmup=WARMUP,
+            timeout_ns=1000 * MS,
+            interval_ns=int(interval_s * 1e9),
+            payload_bytes=0,
+            anchor=anchor,
+            send=client.send,
+            tx_stamps=client.take_tx_stamps,
+        )
+        warnings: list[str] = []
+        await client.connect(credentials, session.on_receive, lambda kind, detail: warnings.append(detail))
+        try:
+            for k in range(count + WARMUP):
+                session.send(k, time.perf_counter_ns())
+                if k in paused:
+                    time.sleep(0.02)  # the worker's loop blocked while the pong arrives
+                await asyncio.sleep(interval_s)
+            deadline = time.monotonic() + 5
+            while session.arrivals < count + WARMUP and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            samples = session.take_samples()
+        finally:
+            await client.close()
+        assert samples is not None and len(samples.seq) == count
+        return samples, anchor, warnings
+
+    return uvloop.run(main())
+
+
+def test_kernel_stamps_lie_between_the_user_stamps(udp_echo: dict) -> None:
+    s, _, warnings = ping_pong(udp_echo, 300, 0.001)
+    assert warnings == []
+    assert s.kernel == [KERNEL_T1 | KERNEL_T2 | KERNEL_T4] * 300
+    t1, t4 = np.array(s.t1), np.array(s.t4)
+    t1_user, t4_user = np.array(s.t1_user), np.array(s.t4_user)
+    assert (t1_user <= t1).all(), "a kernel TX stamp before the user-space stamp taken ahead of the send"
+    assert (t4 <= t4_user).all(), "a kernel RX stamp after the user-space stamp of the same pong"
+    # The agent's time between its kernel t2 and its t3 lies inside the kernel round trip.
+    assert (t4 - t1 > np.array(s.processing_ns)).all()
+
+
+def test_forced_fallback_uses_user_stamps_and_says_so_once(udp_echo: dict, monkeypatch) -> None:
+    monkeypatch.setenv(FORCE_USER_ENV, "1")
+    s, _, warnings = ping_pong(udp_echo, 50, 0.001)
+    assert len(warnings) == 1 and FORCE_USER_ENV in warnings[0]
+    assert all(k & (KERNEL_T1 | KERNEL_T4) == 0 for k in s.kernel)
+    assert s.t1 == s.t1_user and s.t4 == s.t4_user
+
+
+def test_a_blocked_loop_grows_user_rtts_but_not_kernel_ones() -> None:
+    paused = frozenset(range(5, 60, 6))
+    with scripted_echo(rtt_us=0) as echo:  # its own process: our blocked loop cannot slow it down
+        s, _, _ = ping_pong(echo, 60, 0.002, paused)
+    seq = np.array(s.seq)
+    is_paused = np.isin(seq - 1, list(paused))
+    kernel_rtt = np.array(s.t4) - np.array(s.t1)
+    user_rtt = np.array(s.t4_user) - np.array(s.t1_user)
+    assert s.kernel == [KERNEL_T1 | KERNEL_T4] * 60
+    # Each pong of a paused ping waited in the socket for the rest of the 20 ms block: the user
+    # stamps see it, the kernel's do not.
+    assert (user_rtt[is_paused] - kernel_rtt[is_paused]).min() > 15 * MS
+    quiet = statistics.median(kernel_rtt[~is_paused].tolist())
+    assert abs(statistics.median(kernel_rtt[is_paused].tolist()) - quiet) < 0.1 * MS
+
+
+def _result(cli, tmp_path, *args: str, env: dict | None = None) -> tuple[dict, str]:
+    out = tmp_path / "r.json"
+    proc = cli("--platform", "udp", "--iterations", "200", "--cooldown", "2", *args, "--output", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_a_run_reports_kernel_stamps_and_the_stack_delay(cli, tmp_path) -> None:
+    result, stdout = _result(cli, tmp_path)
+    meta, stats = result["metadata"], result["statistics"]
+    assert meta["timestamp_source"] == ALL_KERNEL
+    assert not any("kernel" in w for w in meta["warnings"])
+    p50, p99, top = stats["stack_delay_p50"], stats["stack_delay_p99"], stats["stack_delay_max"]
+    assert 0 < p50 <= p99 <= top
+    assert "t4 kernel" in stdout and "stack" in stdout
+
+
+def test_forced_fallback_in_a_run_gives_user_stamps_and_one_warning(cli, tmp_path) -> None:
+    result, _ = _result(cli, tmp_path, env={FORCE_USER_ENV: "1"})
+    meta, stats = result["metadata"], result["statistics"]
+    assert meta["timestamp_source"] == ALL_USER
+    assert sum(FORCE_USER_ENV in w for w in meta["warnings"]) == 1
+    assert stats["stack_delay_p50"] is None and stats["stack_delay_max"] is None
+    assert stats["successful_messages"] == 200
+
+
+@pytest.mark.parametrize("reply, one_way", [(modern, True), (legacy, False)], ids=["user-stamping", "legacy"])
+def test_agents_without_kernel_stamps_still_work(cli, tmp_path, reply, one_way) -> None:
+    with StubAgent(reply=reply) as agent:
+        result, _ = _result(cli, tmp_path, "--agent-url", agent.url)
+    meta = result["metadata"]
+    assert result["statistics"]["successful_messages"] == 200
+    assert meta["timestamp_source"] == {**ALL_KERNEL, "t2": "user"}
+    assert meta["one_way_available"] is one_way

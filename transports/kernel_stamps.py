@@ -1,0 +1,84 @@
+"""Kernel software timestamps on a datagram socket (SO_TIMESTAMPING), read with plain ``recvmsg``.
+
+A receive stamp is taken by the kernel when the datagram reaches the socket,
+before any process is woken; a transmit stamp when it leaves for the device.
+Both are CLOCK_REALTIME nanoseconds. Receive stamps come as ancillary data of
+``recvmsg``; transmit stamps wait on the socket's error queue (which makes the
+socket readable with EPOLLERR), numbered per send by ``OPT_ID``. asyncio's
+datagram protocol drops ancillary data, hence the sockets here are read by hand.
+The kernel switches receive stamping on lazily (net_enable_timestamp defers it to
+a work item) when no socket used it before: a datagram in the first instants after
+``enable`` may come unstamped, and its sample then carries user-space stamps.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)  # 37 on x86-64 and arm64
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+SOF_TIMESTAMPING_OPT_ID = 1 << 7
+SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+
+RX_FLAGS = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+TX_FLAGS = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY
+
+#: Set (to anything but "" or "0") to make both ends use user-space stamps: a test hook,
+#: and a way to compare the two on a host where the kernel gives stamps.
+FORCE_USER_ENV = "RTC_BENCH_USER_STAMPS"
+
+#: Room for one ``scm_timestamping`` (three timespecs) and one ``sock_extended_err`` + address.
+ANCILLARY_BYTES = socket.CMSG_SPACE(48) + socket.CMSG_SPACE(16 + 16)
+
+_TIMESPEC = struct.Struct("qq")
+#: ``struct sock_extended_err``: errno, origin, type, code, pad, info, data (the OPT_ID counter).
+_EXTENDED_ERR = struct.Struct("IBBBBII")
+_SO_EE_ORIGIN_TIMESTAMPING = 4
+
+
+def forced_user() -> bool:
+    return os.environ.get(FORCE_USER_ENV, "") not in ("", "0")
+
+
+def enable(sock: socket.socket, flags: int) -> str | None:
+    """Ask the kernel for stamps; None when it agreed, else why not (for the one warning)."""
+    if forced_user():
+        return f"kernel timestamps turned off by {FORCE_USER_ENV}"
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, flags)
+    except OSError as exc:
+        return f"the kernel refused SO_TIMESTAMPING ({exc.strerror or exc})"
+    return None
+
+
+def stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The software stamp (CLOCK_REALTIME ns) in a ``recvmsg`` ancillary list; 0 when there is none."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return sec * 1_000_000_000 + nsec
+    return 0
+
+
+def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]]) -> None:
+    """Drain the error queue into ``out`` as (send number from 0, CLOCK_REALTIME ns) pairs."""
+    while True:
+        try:
+            _, ancillary, _, _ = sock.recvmsg(0, ANCILLARY_BYTES, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        ns, send_number = 0, -1
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+                sec, nsec = _TIMESPEC.unpack_from(data)
+                ns = sec * 1_000_000_000 + nsec
+            elif len(data) >= _EXTENDED_ERR.size:
+                _, origin, _, _, _, _, key = _EXTENDED_ERR.unpack_from(data)
+                if origin == _SO_EE_ORIGIN_TIMESTAMPING:
+                    send_number = key
+        if ns and send_number >= 0:
+            out.append((send_number, ns))
