@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from bench_cli.outputs import OutputPlan
 from bench_cli.sink import report_lines
 from bench_cli.summary import render, render_comparison
 from engine.parent import output_file, results
@@ -35,19 +36,23 @@ def say(text: str, err: bool = False) -> None:
         output_file.drop_stdout()
 
 
-def finish(outcome: RunOutcome, output: Path | None, interrupted: Callable[[], int]) -> int:
+def finish(outcome: RunOutcome, output: Path | None, outputs: OutputPlan, interrupted: Callable[[], int]) -> int:
     """Everything after the measuring; ``interrupted`` says so and returns the exit code of a stopped run."""
     to_stdout = output is not None and output_file.is_stdout(output)
-    for result in outcome.per_platform.values():
-        say(render(result), err=to_stdout)
-    if isinstance(outcome.output, MultiResult):
-        say(render_comparison(outcome.output.comparison), err=to_stdout)
-    unsaved = _save(output, outcome)
+    if not outputs.quiet:
+        for result in outcome.per_platform.values():
+            say(render(result), err=to_stdout)
+        if isinstance(outcome.output, MultiResult):
+            say(render_comparison(outcome.output.comparison), err=to_stdout)
+    unsaved = _save(output, outcome, outputs) + _save_hlog(outcome, outputs)
     sink = outcome.drain_sink()
     if sink["enabled"] and output is not None and not unsaved and output_file.is_regular(output):
-        unsaved = _save(output, outcome)  # again, now with the sink's final report
-    if output is not None and not to_stdout and not unsaved:
-        say(f"results written to {output}")
+        unsaved = _save(output, outcome, outputs)  # again, now with the sink's final report
+    if not outputs.quiet and not unsaved:
+        if output is not None and not to_stdout:
+            say(f"results written to {output}")
+        if outputs.hlog is not None:
+            say(f"interval log written to {outputs.hlog}")
     for line in [*unsaved, *report_lines(sink)]:
         say(line, err=True)
     stopped = outcome.interrupted or sink.get("interrupted")
@@ -69,12 +74,24 @@ def finish(outcome: RunOutcome, output: Path | None, interrupted: Callable[[], i
     return code
 
 
-def _save(output: Path | None, outcome: RunOutcome) -> list[str]:
+def _save(output: Path | None, outcome: RunOutcome, outputs: OutputPlan) -> list[str]:
     """Write the JSON; a failure is one line naming the path and the errno, and the run goes on."""
     if output is None:
         return []
     try:
-        results.write_json(output, outcome.output)
+        results.write_json(output, outputs.written(outcome))
     except OSError as exc:
-        return [f"benchmark-runner: error: cannot write results to {output}: [Errno {exc.errno}] {exc.strerror or exc}"]
+        return [_unsaved("results", output, exc)]
     return []
+
+
+def _save_hlog(outcome: RunOutcome, outputs: OutputPlan) -> list[str]:
+    try:
+        outputs.write_hlog(outcome)
+    except OSError as exc:
+        return [_unsaved("the interval log", outputs.hlog, exc)]
+    return []
+
+
+def _unsaved(what: str, path: Path | None, exc: OSError) -> str:
+    return f"benchmark-runner: error: cannot write {what} to {path}: [Errno {exc.errno}] {exc.strerror or exc}"

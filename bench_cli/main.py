@@ -19,10 +19,14 @@ from dotenv import load_dotenv
 
 import engine
 import transports
+from bench_cli.compare import compare_cli
 from bench_cli.finish import finish
 from bench_cli.impair import SPEC_HELP, checked_spec, impair_cli
 from bench_cli.origin import bad_parameter, naming_environment
+from bench_cli.outputs import OutputPlan, output_options
 from bench_cli.progress import ProgressBar
+from bench_cli.report import report_cli
+from bench_cli.schedule import pop_schedule, schedule_options
 from bench_cli.sink import influx_options, sink_config
 from engine.parent import output_file
 from engine.parent.errors import BenchError
@@ -195,6 +199,8 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     help="With --impair: write the proxy's per-datagram truth (arrival, departure, fate) here.",
 )
 @influx_options
+@output_options
+@schedule_options
 @click.version_option(engine.version(), prog_name="benchmark-runner")
 def cli(
     platform_,
@@ -218,6 +224,8 @@ def cli(
     """Measure data-channel round-trip latency to an echo agent.
 
     `benchmark-runner flush-spool --help`: replay points a sink could not write.
+    `benchmark-runner compare --help`: what changed between two result files.
+    `benchmark-runner report --help`: an HTML page, a Markdown table or a CSV from result files.
     `benchmark-runner impair --help`: the impairment proxy on its own.
     """
     logging.basicConfig(
@@ -237,6 +245,7 @@ def cli(
                 raise BenchError(f"--impair: the proxy routes {' or '.join(IMPAIRABLE)}, one platform at a time")
         elif impair_log is not None:
             raise BenchError("--impair-log needs --impair")
+        iterations, duration_s, pin = pop_schedule(influx, iterations, cooldown_ms)
         settings = RunSettings(
             run_id=new_run_id(),
             iterations=iterations,
@@ -248,6 +257,8 @@ def cli(
             reliable=not unreliable,
             clock_mode=clock_mode,
             busy_poll_us=busy_poll_us,
+            duration_s=duration_s,
+            pin=pin,
             impair=impair,
             impair_log=str(impair_log) if impair_log else None,
         )
@@ -261,10 +272,11 @@ def cli(
                 output_file.check(output)
             except OSError as exc:
                 raise BenchError(str(exc)) from None
+        outputs = OutputPlan.pop(influx)
     for line in _flags_without_effect(platforms, agent_url, unreliable):
         click.echo(f"benchmark-runner: warning: {line}", err=True)
 
-    with ProgressBar(len(platforms) * iterations) as bar:
+    with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
         outcome = run_benchmark(
             platforms,
             urls,
@@ -279,7 +291,7 @@ def cli(
         click.echo(f"interrupted by {signal.Signals(_stopped_by[0]).name}: partial results kept", err=True)
         return exit_interrupted()
 
-    return finish(outcome, output, interrupted)
+    return finish(outcome, output, outputs, interrupted)
 
 
 @click.command("flush-spool", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -305,14 +317,14 @@ def flush_spool_cli(**influx) -> int:
 def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
-    ``benchmark-runner flush-spool|impair ...`` is dispatched here rather than by a click group, so the
+    ``benchmark-runner flush-spool|impair|compare|report ...`` is dispatched here rather than by a click group, so the
     run's own flags (the seed's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)
     load_dotenv(Path.cwd() / ".env", override=False)
     args = sys.argv[1:]
-    subcommands = {"flush-spool": flush_spool_cli, "impair": impair_cli}
+    subcommands = {"flush-spool": flush_spool_cli, "impair": impair_cli, "compare": compare_cli, "report": report_cli}
     name = args[0] if args[:1] and args[0] in subcommands else ""
     command = subcommands.get(name, cli)
     try:

@@ -73,6 +73,7 @@ class Done(msgspec.Struct, tag=True):
     cpu_s: float = 0.0  # the worker's own CPU time (user + system), polling included
     measuring_cpu_s: float = 0.0  # the part spent from the first ping on (imports and joining left out)
     peak_rss_kb: int = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
+    late_seqs: list[int] = []  # seqs whose pong came after the timeout (each also lost)
 
 
 Frame = Hello | Samples | Lost | Event | Done

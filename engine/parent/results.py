@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine.parent import output_file, plausibility, stats
-from engine.parent.aggregator import PlatformRun, new_histogram, record_ns
+from engine.parent import histograms, output_file, plausibility, stats
+from engine.parent.aggregator import PlatformRun
 from engine.parent.cautions import clock_cautions
+from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.measurements import Measurements
 from engine.parent.offset import ClockMode
 from engine.parent.result_model import (
@@ -46,6 +47,9 @@ class RunSettings:
     reliable: bool = True
     clock_mode: str = "auto"
     busy_poll_us: int = 0
+    #: --duration as asked (iterations then come from it), and --pin.
+    duration_s: float | None = None
+    pin: bool = False
     impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
     impair_log: str | None = None
 
@@ -57,6 +61,10 @@ class PlatformContext:
     agent_url: str | None
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
+    #: Its offset in the shared send grid and its core (engine.parent.placement); notes go to its warnings.
+    phase_ns: int = 0
+    cpu: int | None = None
+    notes: list[str] = field(default_factory=list)
     impairment: dict[str, Any] | None = None
     room_url: str | None = None
 
@@ -127,7 +135,9 @@ def platform_result(
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
+    hists = histograms.of_run(run, measurements, one_way)
+    late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
+    return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
 
 def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:
@@ -231,7 +241,10 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings,
+            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings + ctx.notes,
+            "duration_requested_s": settings.duration_s,
+            "phase_offset_ms": ctx.phase_ns / 1e6,
+            "pinned_cpu": ctx.cpu,
         }
     )
 

@@ -19,10 +19,12 @@ from typing import Any
 import msgspec
 
 import transports
-from engine.parent import agent_client, results
+from engine.parent import agent_client, placement, results
+from engine.parent.aggregator import PlatformRun
 from engine.parent.compare import compare
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
+from engine.parent.histograms import line_fields
 from engine.parent.offset import ClockMode, choose_mode
 from engine.parent.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
@@ -46,6 +48,8 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
     sink: dict[str, Any] = field(default_factory=dict)
     close_sink: Callable[[], dict[str, Any]] | None = None
+    #: What each worker sent (raw columns: per-second histograms for ``--hlog`` are cut from them on demand).
+    runs: dict[str, PlatformRun] = field(default_factory=dict)
 
     def drain_sink(self) -> dict[str, Any]:
         """Send the run summaries and wait for the sink; its final report goes into every ``metadata.sink``."""
@@ -85,7 +89,12 @@ def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
 
 
 def _worker_spec(
-    platform: str, credentials: dict[str, Any], settings: RunSettings, connect_timeout_s: float, log_level: int
+    platform: str,
+    credentials: dict[str, Any],
+    settings: RunSettings,
+    ctx: PlatformContext,
+    connect_timeout_s: float,
+    log_level: int,
 ) -> WorkerSpec:
     return WorkerSpec(
         platform=platform,
@@ -100,6 +109,8 @@ def _worker_spec(
         busy_poll_ns=settings.busy_poll_us * 1000,
         connect_timeout_s=connect_timeout_s,
         log_level=log_level,
+        phase_ns=ctx.phase_ns,
+        cpu=ctx.cpu,
     )
 
 
@@ -130,7 +141,9 @@ def run_benchmark(
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         cleanup.callback(_release, urls, rooms)
-        for platform in platforms:
+        phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
+        cores, pin_note = placement.cores(len(platforms), settings.pin)
+        for i, platform in enumerate(platforms):
             handshake = _handshake(
                 platform,
                 urls[platform],
@@ -138,14 +151,16 @@ def run_benchmark(
                 min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
                 session_s(settings, connect_timeout_s),
             )
-            rooms[platform], credentials, contexts[platform] = asyncio.run(handshake)
+            rooms[platform], credentials, ctx = asyncio.run(handshake)
+            ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
+            contexts[platform] = ctx
             if settings.impair:  # the proxy stops with ``cleanup``, after the workers
                 from engine.impair.process import route_through_proxy  # lazily: runs without it never load it
 
-                credentials, contexts[platform].impairment = route_through_proxy(
+                credentials, ctx.impairment = route_through_proxy(
                     cleanup, platform, settings.impair, settings.impair_log, credentials
                 )
-            specs.append(_worker_spec(platform, credentials, settings, connect_timeout_s, log_level))
+            specs.append(_worker_spec(platform, credentials, settings, ctx, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
@@ -166,14 +181,15 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
-    statistics = {p: msgspec.structs.asdict(r.statistics) for p, r in per_platform.items()}
+    summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}
     return RunOutcome(
         output,
         per_platform,
         orchestrator.interrupted,
         errors,
         sink_report,
-        lambda: orchestrator.close_sink(statistics, end_time),
+        lambda: orchestrator.close_sink(summaries, end_time),
+        runs,
     )
 
 

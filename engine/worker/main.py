@@ -21,7 +21,7 @@ import time
 import transports
 from engine.worker.clock import take_anchor
 from engine.worker.housekeeping import EventLog, Housekeeper
-from engine.worker.pacer import Pacer
+from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
 from engine.worker.watch import Silence, session_end
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     if not data:
         return  # the run ended before it reached us: nothing to measure, nothing to say
     spec = worker_spec.decode(data)
+    if spec.cpu is not None:
+        os.sched_setaffinity(0, {spec.cpu})  # before the SDK connects and starts its threads: they inherit it
     logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
 
     uvloop.run(_run(args.pipe, spec, early_stop))
@@ -130,7 +132,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         housekeeper.start()  # a full collection first: before the schedule's start is fixed
         cpu_at_start = time.process_time()
-        start = time.perf_counter_ns() + START_DELAY_NS
+        start = phased_start(time.perf_counter_ns() + START_DELAY_NS, spec.interval_ns, spec.phase_ns)
         session.prepare(start)
         poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
 
@@ -169,7 +171,16 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         writer.send(
-            Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu, peak_rss_kb())
+            Done(
+                session.sent,
+                dict(session.counters),
+                partial,
+                session.legacy_agent,
+                cpu,
+                measuring_cpu,
+                peak_rss_kb(),
+                late_seqs=session.late_seqs,
+            )
         )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)
