@@ -85,7 +85,7 @@ def _write_files(folder: Path, files: int, n: int) -> None:
 
     from engine.parent.offset import ClockMode
     from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
-    from tests.synthetic_results import run_of
+    from testbed.synthetic_results import run_of
 
     for i in range(files):
         platform = ("udp", "webrtc")[i % 2]

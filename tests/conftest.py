@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.echo import Echo
-from tests import victoria as vm
+from testbed import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
 from tests.processes import BENCHMARK_RUNNER

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.synthetic_results import result_of, write
+from testbed.synthetic_results import result_of, write
 
 
 def lognormal_ns(median_ms: float, n: int, seed: int, sigma: float = 0.2) -> np.ndarray:

@@ -11,7 +11,7 @@ from hdrh.histogram import HdrHistogram
 from engine.parent import histograms
 from engine.parent.result_model import dumps, load
 from engine.parent.sinks import SeriesInfo, lineproto
-from tests.synthetic_results import result_of
+from testbed.synthetic_results import result_of
 
 
 def test_two_results_merged_through_their_histograms_equal_one_run_over_all_samples():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.parent import histograms
-from tests.synthetic_results import result_of, write
+from testbed.synthetic_results import result_of, write
 
 DAY = 86_400.0
 T0 = 1_790_000_000.0

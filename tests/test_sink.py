@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from testbed.victoria import free_port
 from tests.conftest import CLI, cli_env
-from tests.victoria import free_port
 
 TOKEN = "tok-Zq81xKpW-never-printed"
 ITERATIONS = 200
