@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ from transports.base import TransportError
 
 log = logging.getLogger(__name__)
 
+#: A session's length when the runner asks for none (runners before ``duration_s``).
 SESSION_TTL_S = 600
 DEFAULT_MAX_SESSIONS = 10
+#: The longest session granted unless ``--max-session-s`` says otherwise: a forgotten Daily room costs money.
+MAX_SESSION_S = 4 * 3600
 _SWEEP_INTERVAL_S = 5.0
 #: Platforms whose echo answers any address that sends to it: a session there needs the runner's run_id.
 _REFLECTING = ("udp",)
@@ -54,6 +58,7 @@ class EchoAgent:
     def __init__(
         self,
         rooms: dict[str, Rooms],
+        max_session_s: int = MAX_SESSION_S,
         *,
         token: str | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
@@ -61,6 +66,7 @@ class EchoAgent:
         sweep_interval_s: float = _SWEEP_INTERVAL_S,
     ) -> None:
         self.rooms = rooms
+        self.max_session_s = max_session_s
         self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
         self._expected_auth = f"Bearer {token}".encode() if token else None
@@ -130,8 +136,10 @@ class EchoAgent:
             self._opening -= 1
 
     async def _open(self, request: web.Request, platform: str, body: ConnectBody) -> web.Response:
+        asked = self.session_ttl_s if body.duration_s is None else body.duration_s
+        duration_s = min(math.ceil(asked), self.max_session_s)
         echo = Echo(run_id=body.run_id)
-        expires_at = int(time.time() + self.session_ttl_s)
+        expires_at = int(time.time()) + duration_s
         try:
             # Our runner always names its platform; the original runner posts no body at all.
             room = await self.rooms[platform].open(echo, body.reliable, expires_at, announce=body.platform is None)
@@ -147,7 +155,8 @@ class EchoAgent:
             credentials["answer_url"] = str(request.url.with_path(f"/sessions/{room_id}/answer").with_query(None))
         credentials.update(room_id=room_id, expires_at=expires_at)
         log.info("session %s (%s) started", room_id, platform)
-        return web.json_response({"room_id": room_id, platform: credentials})
+        granted = {"duration_s": duration_s, "max_duration_s": self.max_session_s, "capped": duration_s < asked}
+        return web.json_response({"room_id": room_id, platform: credentials, "session": granted})
 
     async def answer(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["room_id"])

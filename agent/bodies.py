@@ -8,6 +8,7 @@ refused here too. Unknown fields are ignored, as the original agent did.
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -21,11 +22,13 @@ BODY_TIMEOUT_S = 10.0
 
 
 class ConnectBody(msgspec.Struct):
-    """``run_id``: the runner's, carried by its every ping; a session given one answers no other pings."""
+    """``run_id``: the runner's, carried by its every ping; a session given one answers no other pings.
+    ``duration_s``: how long the runner needs the session (the agent caps it)."""
 
     platform: str | None = None
     reliable: bool = True
     run_id: str | None = None
+    duration_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class DisconnectBody(msgspec.Struct):

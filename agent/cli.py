@@ -17,7 +17,7 @@ from dotenv import load_dotenv
 
 import transports
 from agent import READY_PREFIX
-from agent.app import DEFAULT_MAX_SESSIONS, EchoAgent
+from agent.app import DEFAULT_MAX_SESSIONS, MAX_SESSION_S, EchoAgent
 from agent.connections import BACKLOG, ConnectionCap, connection_limit
 from agent.rooms import CredentialError, Rooms
 from ipc.lifeline import exit_with_parent
@@ -92,7 +92,7 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
 @click.option(
     "--max-sessions",
     type=click.IntRange(1),
-    envvar="AGENT_MAX_SESSIONS",
+    envvar="ECHO_AGENT_MAX_SESSIONS",
     show_envvar=True,
     default=DEFAULT_MAX_SESSIONS,
     show_default=True,
@@ -101,13 +101,22 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
 @click.option(
     "--idle-timeout",
     type=click.FloatRange(0.1, 3600),
-    envvar="AGENT_IDLE_TIMEOUT_S",
+    envvar="ECHO_AGENT_IDLE_TIMEOUT_S",
     show_envvar=True,
     default=10.0,
     show_default=True,
     help="Seconds an HTTP connection may go without a complete request before it is closed.",
 )
 @click.option("--verbose", is_flag=True, help="Log every session.")
+@click.option(
+    "--max-session-s",
+    type=click.IntRange(1),
+    envvar="ECHO_AGENT_MAX_SESSION_S",
+    default=MAX_SESSION_S,
+    show_default=True,
+    show_envvar=True,
+    help="Longest session granted; a runner asks for its run's length and is told when it was capped.",
+)
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
 def cli(
     platform: str,
@@ -116,6 +125,7 @@ def cli(
     max_sessions: int,
     idle_timeout: float,
     verbose: bool,
+    max_session_s: int,
     parent_pid: int | None,
 ) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
@@ -147,7 +157,9 @@ def cli(
         )
     max_connections = connection_limit(_raise_fd_limit(), max_sessions)
     try:
-        agent = EchoAgent(rooms_for(platform, host, dict(os.environ)), token=token, max_sessions=max_sessions)
+        agent = EchoAgent(
+            rooms_for(platform, host, dict(os.environ)), max_session_s, token=token, max_sessions=max_sessions
+        )
         uvloop.run(serve(agent, host, port, idle_timeout, max_connections))
     except CredentialError as exc:
         raise _BadConfig(str(exc)) from None

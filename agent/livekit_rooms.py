@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 _SCHEMES = ("ws://", "wss://", "http://", "https://")
 _VALIDATE_TIMEOUT = aiohttp.ClientTimeout(total=15)
-#: RFC 7518 §3.2: an HS256 key shorter than the hash is easier to brute-force.
-_MIN_SECRET_BYTES = 32
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash, 32 bytes.
+MIN_SECRET_BYTES = 32
 
 
 def http_url(url: str) -> str:
@@ -48,13 +48,6 @@ class LiveKitRooms:
         self._key = api_key
         self._secret = api_secret
         self._room_factory = room_factory
-        length = len(api_secret.encode())
-        if length < _MIN_SECRET_BYTES:  # said once here, in place of PyJWT's warning with a source line at every token
-            log.warning(
-                "LIVEKIT_API_SECRET is %d bytes; tokens signed with fewer than %d are easier to forge",
-                length,
-                _MIN_SECRET_BYTES,
-            )
 
     @classmethod
     def for_platform(cls, platform: str, host: str, env: dict[str, str]) -> LiveKitRooms:
@@ -72,19 +65,25 @@ class LiveKitRooms:
     def token(self, identity: str, room: str, ttl_s: int) -> str:
         """A join token for ``room`` only: data and subscribe, no media publishing."""
         grants = api.VideoGrants(room_join=True, room=room, can_publish=False, can_subscribe=True, can_publish_data=True)
-        token = (
-            api.AccessToken(self._key, self._secret)
-            .with_identity(identity)
-            .with_name(identity)
-            .with_grants(grants)
-            .with_ttl(datetime.timedelta(seconds=ttl_s))
-        )
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # PyJWT's warning prints a source line; ``start`` says it in one of ours
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-            return token.to_jwt()
+            return (
+                api.AccessToken(self._key, self._secret)
+                .with_identity(identity)
+                .with_name(identity)
+                .with_grants(grants)
+                .with_ttl(datetime.timedelta(seconds=ttl_s))
+                .to_jwt()
+            )
 
     async def start(self) -> None:
         """Ask the server to validate a token we minted: 401 means the key or secret is wrong."""
+        if len(self._secret.encode()) < MIN_SECRET_BYTES:
+            log.warning(
+                "LIVEKIT_API_SECRET is %d bytes, under the %d that HS256 tokens need to be hard to forge",
+                len(self._secret.encode()),
+                MIN_SECRET_BYTES,
+            )
         probe = self.token("echo-agent-check", f"check-{secrets.token_hex(4)}", 60)
         url = http_url(self.url).rstrip("/") + "/rtc/validate"
         try:

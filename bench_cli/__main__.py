@@ -1,3 +1,3 @@
-from bench_cli.main import main
+from bench_cli import run
 
-main()
+run()

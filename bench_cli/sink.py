@@ -20,57 +20,65 @@ _OPTIONS = [
     click.option(
         "--influxdb-url",
         envvar="INFLUXDB_URL",
+        show_envvar=True,
         default="",
-        help="Write samples to this InfluxDB-compatible server, e.g. http://127.0.0.1:8181; empty = no sink (env INFLUXDB_URL).",
+        help="Write samples to this InfluxDB-compatible server, e.g. http://127.0.0.1:8181; empty = no sink.",
     ),
     click.option(
         "--influxdb-token",
         envvar="INFLUXDB_TOKEN",
+        show_envvar=True,
         default="",
         show_default=False,
-        help="API token (env INFLUXDB_TOKEN); never printed.",
+        help="API token; never printed.",
     ),
-    click.option("--influxdb-org", envvar="INFLUXDB_ORG", default="default", help="Organisation (env INFLUXDB_ORG)."),
+    click.option("--influxdb-org", envvar="INFLUXDB_ORG", show_envvar=True, default="default", help="Organisation."),
     click.option(
         "--influxdb-database",
         envvar="INFLUXDB_DATABASE",
+        show_envvar=True,
         default="voice-rtc-benchmarks",
-        help="Database / bucket (env INFLUXDB_DATABASE).",
+        help="Database / bucket.",
     ),
     click.option(
         "--influxdb-batch-size",
         type=int,
         envvar="INFLUXDB_BATCH_SIZE",
+        show_envvar=True,
         default=1000,
-        help="Points per write request (env INFLUXDB_BATCH_SIZE).",
+        help="Points per write request.",
     ),
     click.option(
         "--influxdb-flush-ms",
         type=int,
         envvar="INFLUXDB_FLUSH_MS",
+        show_envvar=True,
         default=1000,
-        help="Send a partial batch after this many ms (env INFLUXDB_FLUSH_MS).",
+        help="Send a partial batch after this many ms.",
     ),
     click.option(
         "--influxdb-timeout-ms",
         type=int,
         envvar="INFLUXDB_TIMEOUT_MS",
+        show_envvar=True,
         default=5000,
-        help="Per-request timeout in ms (env INFLUXDB_TIMEOUT_MS).",
+        help="Per-request timeout in ms.",
     ),
     click.option(
         "--influxdb-max-retries",
         type=int,
         envvar="INFLUXDB_MAX_RETRIES",
+        show_envvar=True,
         default=3,
-        help="Retries of a failed batch before it is spooled (env INFLUXDB_MAX_RETRIES).",
+        help="Retries of a failed batch before it is spooled.",
     ),
     click.option(
         "--spool-dir",
         type=click.Path(file_okay=False, path_type=Path),
         envvar=SPOOL_DIR_ENV,
+        show_envvar=True,
         default=None,
-        help=f"Where points the server did not take are kept (env {SPOOL_DIR_ENV}; default ~/.local/state/rtc-latency-bench/spool).",
+        help="Where points the server did not take are kept (default ~/.local/state/rtc-latency-bench/spool).",
     ),
 ]
 
@@ -115,6 +123,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"sink: {report['written']} points written to {report['url']} (database {report['database']})"]
     if report["error"]:
         lines.append(f"sink: error: {report['error']}")
+    if report.get("spool_error"):
+        lines.append(f"sink: error: {report['lost']} points lost: {report['spool_error']}")
     if report["spooled"]:
         lines.append(
             f"sink: {report['spooled']} points spooled to {report['spool_path']}; "

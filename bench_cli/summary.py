@@ -63,12 +63,19 @@ def _clock_note(m) -> str:
 
 
 def render_comparison(comparison: dict[str, Any]) -> str:
-    lines = [click.style("comparison", bold=True) + "  (median RTT, bootstrap 95% CI of the difference)"]
-    lines.append("  ranking   " + " < ".join(comparison["ranking_by_median_rtt"]))
+    lines = [click.style("comparison", bold=True) + f"  ({comparison['method']})"]
+    ranked = comparison["ranking_by_median_rtt"]
+    lines.append(
+        "  ranking   " + " < ".join(ranked) if len(ranked) > 1 else "  ranking   none: fewer than two platforms had pongs"
+    )
+    if comparison["unranked"]:
+        lines.append(f"  unranked  {', '.join(comparison['unranked'])} (no pongs)")
     for pair in comparison["pairs"]:
         a, b = pair["platforms"]
-        low, high = pair["ci95_ms"]
+        low, high = (f"{x:+.3f}" if x is not None else "n/a" for x in pair["ci95_ms"])
         lines.append(
-            f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low:+.3f}, {high:+.3f}]  {pair['verdict']}"
+            f"  {a} - {b}: {pair['median_rtt_difference_ms']:+.3f} ms [{low}, {high}]"
+            f"  p={pair['p_value_holm']:.3g} (Holm)  effect {pair['effect']} (Cliff's δ {pair['cliffs_delta']:+.2f})"
+            f"  {pair['verdict']}"
         )
     return "\n".join(lines)

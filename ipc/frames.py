@@ -93,6 +93,7 @@ class Done(msgspec.Struct, tag=True):
     cpu_s: Seconds = 0.0  # the worker's own CPU time (user + system), polling included
     measuring_cpu_s: Seconds = 0.0  # the part spent from the first ping on (imports and joining left out)
     peak_rss_kb: Count = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
+    late_seqs: list[Seq] = []  # seqs whose pong came after the timeout (each also lost)
 
 
 #: Samples' user-space and kernel columns: all of them or none (frames written before they existed).

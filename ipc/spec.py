@@ -26,6 +26,10 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     flush_interval_s: float = 0.05
     busy_poll_ns: int = 0
     log_level: int = logging.WARNING
+    #: Pings go out at instants ≡ phase_ns (mod interval_ns) on CLOCK_MONOTONIC, shared by every worker on the
+    #: host, so concurrent platforms never send in the same instant; None pins nothing (cpu is a core number).
+    phase_ns: int = 0
+    cpu: int | None = None
 
 
 def encode(spec: WorkerSpec) -> bytes:

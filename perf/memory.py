@@ -39,7 +39,7 @@ TARGET_MB_PER_MILLION = 64.0
 CHILD_TIMEOUT_S = 300.0
 
 
-def _status_kb(field: str) -> int:
+def status_kb(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -64,15 +64,15 @@ def parent_peak(n: int) -> dict[str, Any]:
             warm.add(decode(encode(frame)))
         write_json(out, platform_result(warm, settings, ctx, 0.0, 1.0))
         del warm
-        before_kb = _status_kb("VmRSS")
-        _reset_hwm()
+        before_kb = status_kb("VmRSS")
+        reset_hwm()
         run = PlatformRun("udp")
         run.add(Hello("udp", 1, synthetic.WALL0_NS, 0, 50))
         for frame in synthetic.samples(n, FRAME_SAMPLES):  # one at a time: the worker's bytes are not ours
             run.add(decode(encode(frame)))
         run.add(Done(sent=n, counters={}))
         write_json(out, platform_result(run, settings, ctx, 0.0, 1.0))
-        peak_kb = _status_kb("VmHWM")
+        peak_kb = status_kb("VmHWM")
         file_mb = out.stat().st_size / 1e6
     return {
         "samples": n,
@@ -84,7 +84,7 @@ def parent_peak(n: int) -> dict[str, Any]:
     }
 
 
-def _reset_hwm() -> None:
+def reset_hwm() -> None:
     """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs), so the peak is this phase's."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -106,23 +106,24 @@ def worker_peak(agent_url: str, n: int) -> dict[str, Any]:
     return {"pings": n, "bare_rss_mb": int(bare.stdout) / 1024, "worker_rss_mb": run["worker_peak_rss_mb"]}
 
 
-def _child(*args: str) -> dict[str, Any]:
+def child_json(module: str, *args: str) -> dict[str, Any]:
+    """``python -m MODULE ARGS`` in a fresh process; its last stdout line, as JSON."""
     out = subprocess.run(
-        [sys.executable, "-m", "perf.memory", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT_S,
         check=False,
     )
     if out.returncode != 0:
-        raise PerfError(f"perf.memory {args[0]} exited {out.returncode}: {out.stderr.strip()[-300:]}")
+        raise PerfError(f"{module} {args[0]} exited {out.returncode}: {out.stderr.strip()[-300:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run(agent_url: str, samples: int, pings: int) -> dict[str, Any]:
     """Both measurements, each in a fresh process so earlier rows leave no memory behind."""
-    parent = _child("parent", str(samples))
-    worker = _child("worker", agent_url, str(pings))
+    parent = child_json("perf.memory", "parent", str(samples))
+    worker = child_json("perf.memory", "worker", agent_url, str(pings))
     return {
         **parent,
         **worker,

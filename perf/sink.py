@@ -29,7 +29,7 @@ from engine.parent.sinks import SeriesInfo, SinkConfig
 from ipc.frames import Hello, Samples
 from perf import PerfError, engine_udp
 from perf.report import row
-from tests.victoria import BINARY, INSTALL_HINT, VictoriaMetrics  # one way to run the server, shared with the tests
+from testbed.victoria import BINARY, INSTALL_HINT, VictoriaMetrics  # one way to run the server, shared with the tests
 
 #: Points per synthetic frame: what a worker sends in 50 ms at 1,000 pings/s... times 20, to load the sink.
 FRAME_POINTS = 1000

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.parent.embedded_agent import EmbeddedAgent
-from perf import PerfError, engine_udp, first_pong, impair, memory, pipeline, pyref, schedule, sink, sockperf
+from perf import PerfError, analysis, engine_udp, first_pong, impair, memory, pipeline, pyref, schedule, sink, sockperf
 
 #: Rows in the order they run within a round.
 ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python")
@@ -72,6 +72,7 @@ SECTIONS: dict[str, tuple[Callable[[SuiteSettings, str, Callable[[str], None]], 
     "first_pong": (lambda cfg, url, say: first_pong.run(say), first_pong.rows),
     "sink": (lambda cfg, url, say: sink.section(20 * cfg.iterations, say), sink.rows),
     "impair": (lambda cfg, url, say: impair.run(url, say, 200 if cfg.mode == "quick" else 1000), impair.rows),
+    "analysis": (lambda cfg, url, say: analysis.run(10, cfg.samples // 10), analysis.rows),
 }
 
 

@@ -46,7 +46,7 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tupl
 
 def agent_env(**extra: str) -> dict[str, str]:
     """This environment without any platform credentials or agent settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_", "AGENT_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAILY_", "LIVEKIT_", "AGENT_", "ECHO_AGENT_"))}
     env.update(extra)
     return env
 

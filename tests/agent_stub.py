@@ -35,12 +35,20 @@ def modern(data: bytes, t2: int) -> list[bytes]:
     ]
 
 
+#: The processing time the legacy stub claims, in ms; it really holds each pong that long.
+LEGACY_PROCESSING_MS = 0.25
+
+
 def legacy(data: bytes, t2: int) -> list[bytes]:
-    """The original voice-rtc-bench agent: no seq, no ns stamps."""
+    """The original voice-rtc-bench agent: no seq, no ns stamps; its stated processing time is real, so the
+    runner's plausibility check (processing within the pong's own RTT) keeps it."""
     ping = PING_DECODER.decode(data)
+    release = t2 + LEGACY_PROCESSING_MS * 1e6
+    while time.time_ns() < release:
+        pass  # a sleep this short would round up to the loop's or the kernel's tick
     return [
         ENCODER.encode(
-            Pong(client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6, server_send_time=t2 / 1e6 + 0.25)
+            Pong(client_timestamp=ping.timestamp, server_receive_time=t2 / 1e6, server_send_time=t2 / 1e6 + LEGACY_PROCESSING_MS)
         )
     ]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.echo import Echo
-from tests import victoria as vm
+from testbed import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
 from tests.processes import BENCHMARK_RUNNER
@@ -33,7 +33,7 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if k not in {"ITERATIONS", "TIMEOUT_MS", "COOLDOWN_MS", "LOCATION_ID", "WARMUP", "PAYLOAD_BYTES", "CLOCK_MODE"}
-        and not k.startswith(("INFLUXDB_", "RTC_BENCH_", "AGENT_"))
+        and not k.startswith(("INFLUXDB_", "RTC_BENCH_", "AGENT_", "ECHO_AGENT_"))
     }
     clean.update(env or {})
     return clean

@@ -87,7 +87,7 @@ def test_the_runner_sends_its_token_from_dotenv(cli, tmp_path, platform):
     [
         (["--idle-timeout", "nan"], {}, "--idle-timeout"),
         (["--idle-timeout", "0"], {}, "--idle-timeout"),
-        ([], {"AGENT_MAX_SESSIONS": "0"}, "AGENT_MAX_SESSIONS"),
+        ([], {"ECHO_AGENT_MAX_SESSIONS": "0"}, "ECHO_AGENT_MAX_SESSIONS"),
     ],
 )
 def test_bad_caps_are_refused(tmp_path, flags, env, needle):
@@ -104,7 +104,7 @@ def test_sessions_are_capped_even_when_asked_for_at_once(tmp_path):
             calls = [call(http, "POST", f"{url}/connect", json={"platform": "udp", "run_id": f"r{i}"}) for i in range(20)]
             return [status for status, _ in await asyncio.gather(*calls)]
 
-    (tmp_path / ".env").write_text("AGENT_MAX_SESSIONS=3\n")  # .env stands in for the flag, as the environment does
+    (tmp_path / ".env").write_text("ECHO_AGENT_MAX_SESSIONS=3\n")  # .env stands in for the flag, as the environment does
     with webrtc_agent(tmp_path) as agent:
         statuses = run(flood(agent.url))
         assert sorted(statuses) == [200] * 3 + [429] * 17
@@ -113,7 +113,7 @@ def test_sessions_are_capped_even_when_asked_for_at_once(tmp_path):
 
 
 def test_idle_and_trickling_clients_are_closed_after_the_idle_timeout(tmp_path):
-    with webrtc_agent(tmp_path, env={"AGENT_IDLE_TIMEOUT_S": "1"}) as agent:
+    with webrtc_agent(tmp_path, env={"ECHO_AGENT_IDLE_TIMEOUT_S": "1"}) as agent:
         port = int(agent.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as idle, socket.create_connection(("127.0.0.1", port)) as slow:
             started = time.monotonic()

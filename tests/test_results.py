@@ -10,8 +10,9 @@ import pytest
 
 from engine.parent.aggregator import PlatformRun
 from engine.parent.offset import ClockMode
+from engine.parent.output_file import check as check_writable
 from engine.parent.result_model import MultiResult, PlatformResult
-from engine.parent.results import PlatformContext, RunSettings, check_writable, platform_result, write_json
+from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
 from ipc.frames import Done, Hello, Lost, Samples
 
 MS = 1_000_000
@@ -146,3 +147,10 @@ def test_streamed_file_is_exactly_what_json_dump_writes_for_row_dicts(tmp_path, 
     assert len(rows) == 10 and rows[4] == one_way.measurements[4] == one_way.measurements[-6]
     assert one_way.measurements[8:] == rows[8:]
     assert one_way.measurements.column("round_trip_time").tolist() == [r["round_trip_time"] for r in rows]
+
+
+def test_late_pongs_are_named_by_message_number_beside_lost():
+    run = run_with([(2, 2)] * 3, lost=[6, 7])
+    run.done.late_seqs = [2, 7]  # a warmup ping's late pong is no measured ping's
+    r = result(run, ClockMode.SAME_HOST)
+    assert r.late == [5] and [p.message_number for p in r.lost] == [4, 5]

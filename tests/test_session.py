@@ -145,6 +145,7 @@ def test_pong_at_exactly_the_timeout_matches_one_ns_later_is_late_and_lost() -> 
     # Another answer to the lost ping is late again, and it is not lost twice.
     h.pong(2, rtt_ns=TIMEOUT // 2)
     assert h.session.counters["late"] == 2
+    assert h.session.late_seqs == [2, 2]  # each late pong, for the report's marks
     h.session.expire(h.t1[2] + 10 * TIMEOUT)
     assert h.session.take_lost() is None and h.session.take_samples() is None
     assert h.session.resolved == 2

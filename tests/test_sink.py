@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from testbed.victoria import free_port
 from tests.conftest import CLI, cli_env
-from tests.victoria import free_port
 
 TOKEN = "tok-Zq81xKpW-never-printed"
 ITERATIONS = 200
@@ -82,7 +82,9 @@ def test_every_sample_and_the_summary_arrive_with_tags_fields_and_times(cli, tmp
         f'{{__name__=~"run_summary_.*",run_id="{meta["run_id"]}"}}', "run_summary_total_messages", 1
     )
     numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    assert {f"run_summary_{k}" for k in numbers} == set(summary)
+    # The histograms' encodings are string fields (VictoriaMetrics keeps a series per field, not the text).
+    encoded = {f"hdr_{k}" for k, v in result["histograms"].items() if k != "unit" and v is not None}
+    assert {f"run_summary_{k}" for k in (*numbers, *encoded)} == set(summary)
     for key, value in numbers.items():
         ((t, v),) = points(summary[f"run_summary_{key}"])
         assert v == pytest.approx(value, rel=1e-12), key

@@ -93,3 +93,8 @@ def test_public_url_drops_credentials_written_into_the_url():
 def test_redact_blanks_the_token_and_a_url_password():
     config = SinkConfig(url="https://user:s3cret@db.example/x", database="d", token="tok-123")
     assert config.redact("auth tok-123 for https://user:s3cret@db.example") == "auth *** for https://user:***@db.example"
+
+
+def test_summary_line_quotes_and_escapes_string_fields():
+    line = lineproto.summary_line(INFO, {"total_messages": 3, "hdr_rtt": 'HIST"a\\b'}, 7)
+    assert line.endswith(b' total_messages=3i,hdr_rtt="HIST\\"a\\\\b" 7')

@@ -8,7 +8,11 @@ sent as ``Authorization: Bearer`` with every request when it is set.
 
 from __future__ import annotations
 
+import html
+import math
 import os
+import re
+import time
 from typing import Any
 from urllib.parse import urljoin
 
@@ -48,7 +52,7 @@ async def _request(
             async with http.request(method, url, json=body) as resp:
                 data = await _read_capped(resp, url)
                 if resp.status >= 400:
-                    raise BenchError(f"agent {url} answered HTTP {resp.status}: {data[:200].decode(errors='replace')}")
+                    raise BenchError(f"agent {url} answered HTTP {resp.status} {resp.reason or ''}: {first_words(data)}")
     except TimeoutError:
         raise BenchError(f"agent {url} did not answer within {timeout_s:g} s") from None
     except aiohttp.InvalidURL:
@@ -72,6 +76,13 @@ async def _read_capped(resp: aiohttp.ClientResponse, url: str) -> bytes:
     return bytes(data)
 
 
+def first_words(body: bytes, limit: int = 80) -> str:
+    """The start of an error body as one line: markup dropped, whitespace collapsed (a web server's 404 page is HTML)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]*>", " ", body[:4096].decode(errors="replace"), flags=re.S | re.I)
+    words = " ".join(html.unescape(text).split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
 def _url(base: str, path: str) -> str:
     if not base.startswith(("http://", "https://")):
         raise BenchError(f"agent URL {base!r} must start with http:// or https://")
@@ -83,11 +94,25 @@ async def health(base: str, timeout_s: float = HTTP_TIMEOUT_S) -> Health:
 
 
 async def connect(
-    base: str, platform: str, reliable: bool, run_id: str, timeout_s: float = HTTP_TIMEOUT_S
+    base: str,
+    platform: str,
+    reliable: bool,
+    run_id: str,
+    timeout_s: float = HTTP_TIMEOUT_S,
+    duration_s: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Ask the agent for a room/session whose echo answers this run's pings; returns (room_id, the platform's credentials)."""
+    """Ask the agent for a room/session lasting ``duration_s`` whose echo answers this run's pings;
+    returns (room_id, the platform's credentials).
+
+    The agent may grant less (it caps session length). Its ``session.duration_s`` becomes ``session_ends_at``
+    in the credentials, on this host's clock (counted from before the request, so never late): the agent's
+    own ``expires_at`` is on its clock, which may be set differently.
+    """
     url = _url(base, "connect")
-    body = {"platform": platform, "reliable": reliable, "run_id": run_id}
+    body: dict[str, Any] = {"platform": platform, "reliable": reliable, "run_id": run_id}
+    if duration_s is not None:
+        body["duration_s"] = math.ceil(duration_s)
+    asked_at = time.time()
     answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
     room_id, credentials = answer.get("room_id"), answer.get(platform)
     if not isinstance(room_id, str):
@@ -97,6 +122,9 @@ async def connect(
     least = credentials.get("min_ping_bytes", 0)
     if type(least) is not int or not 0 <= least <= MAX_MESSAGE_BYTES:
         raise BenchError(f"agent {url} asked for pings of {least!r} bytes; at most {MAX_MESSAGE_BYTES} are possible")
+    granted = answer.get("session")
+    if isinstance(granted, dict) and isinstance(granted.get("duration_s"), int):
+        credentials["session_ends_at"] = asked_at + granted["duration_s"] - 1  # the agent rounds its clock down
     return room_id, credentials
 
 

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from engine.parent.hdr import new_histogram, record_ns
+from engine.parent.intervals import Interval, per_second
 from engine.parent.plausibility import impossible_processing
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples
-
-HDR_LOWEST_US = 1
-HDR_HIGHEST_US = 60_000_000
-HDR_SIGNIFICANT_DIGITS = 3
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
 _COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
@@ -30,25 +28,6 @@ _DTYPES = {"i": np.int32, "q": np.int64}
 KERNEL_BITS = {"t1": KERNEL_T1, "t2": KERNEL_T2, "t3": KERNEL_T3, "t4": KERNEL_T4}
 #: What one received sample costs in the raw columns.
 BYTES_PER_SAMPLE = sum(array(t).itemsize for t in _COLUMNS.values())
-
-
-def new_histogram(unit_ns: int = 1000) -> HdrHistogram:
-    """1 unit to 60 s in ``unit_ns`` units (µs by default; ns for the µs-sized stack delay)."""
-    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US * (1000 // unit_ns), HDR_SIGNIFICANT_DIGITS)
-
-
-def record_ns(hist: HdrHistogram, values_ns: np.ndarray, unit_ns: int = 1000) -> int:
-    """Record durations in ``unit_ns`` units, each distinct value once with its count; returns how many
-    were out of range.
-
-    hdrh only refuses values past its rounded-up top, so the range is checked here.
-    """
-    us = (values_ns + unit_ns // 2) // unit_ns
-    in_range = (us >= 0) & (us <= hist.highest_trackable_value)
-    values, counts = np.unique(us[in_range], return_counts=True)
-    for value, count in zip(values.tolist(), counts.tolist()):
-        hist.record_value(value, count)
-    return int(len(us) - in_range.sum())
 
 
 @dataclass
@@ -147,3 +126,10 @@ class PlatformRun:
             return cols  # already in order, the usual case: views, no copy of every column
         order = np.argsort(seq, kind="stable")
         return {name: col[order] for name, col in cols.items()}
+
+    def interval_histograms(self) -> list[Interval]:
+        """RTT histograms per wall-clock second of arrival (for ``--hlog``), cut from the columns."""
+        if self.hello is None or not self.received:
+            return []
+        a = self.arrays()
+        return per_second(a["t4"] + (self.hello.anchor_wall_ns - self.hello.anchor_perf_ns), a["t4"] - a["t1"])

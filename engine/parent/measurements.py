@@ -129,6 +129,13 @@ class Measurements(Sequence):
         values = field(0, self._len)
         return np.round(values / divisor, 6) if divisor else np.array(values, dtype=np.float64)
 
+    def chunks_ns(self, name: str) -> Iterator[np.ndarray]:
+        """A field of stamps-built measurements in ns, a chunk at a time (nothing for a null field)."""
+        field = self._columns[name][0]
+        if field is not None:
+            for start in range(0, self._len, CHUNK_ROWS):
+                yield field(start, min(start + CHUNK_ROWS, self._len))
+
     def mean_ns(self, name: str) -> float:
         """Mean of a field's available rows in ns, summed a chunk at a time: no full-length temporary column."""
         field = self._columns[name][0]

@@ -111,8 +111,12 @@ class Orchestrator:
                 if self._sink is not None and isinstance(frame, Samples) and run.hello is not None:
                     self._sink.offer(run.platform, run.hello, frame)
 
+    def sink_report(self) -> dict[str, Any]:
+        """What became of every point so far, for ``metadata.sink`` before the sink is drained."""
+        return self._sink.report() if self._sink is not None else disabled_report()
+
     def close_sink(self, statistics: dict[str, dict[str, Any]], end_time: float) -> dict[str, Any]:
-        """Write the run summaries and drain the sink; what became of every point, for ``metadata.sink``."""
+        """Write the run summaries and drain the sink (Ctrl-C: spool the rest at once); the final report."""
         return self._sink.close(statistics, end_time) if self._sink is not None else disabled_report()
 
     def _reap(self, conn: Connection) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from engine.parent.histograms import Histograms
 from engine.parent.measurements import INDENT, Measurements
 
 #: Bumped when a key changes meaning or type; readers refuse versions they do not know.
@@ -116,6 +117,10 @@ class Metadata(msgspec.Struct, kw_only=True):
     warnings: list[str]
     sink: dict[str, Any] = {}
     impairment: dict[str, Any] | None = None  # the proxy's spec, seed, addresses and truth log (--impair)
+    #: Side by side: --duration as asked, this worker's offset in the shared send grid, its core with --pin.
+    duration_requested_s: float | None = None
+    phase_offset_ms: float = 0.0
+    pinned_cpu: int | None = None
 
 
 class LostPing(msgspec.Struct):
@@ -133,6 +138,10 @@ class PlatformResult(msgspec.Struct):
     statistics: Statistics
     metadata: Metadata
     lost: list[LostPing] = []
+    #: Message numbers of measured pings whose pong came back after the timeout (each is also in ``lost``).
+    late: list[int] = []
+    #: Encoded HDR histograms (engine.parent.histograms); files written before them load with None.
+    histograms: Histograms | None = None
 
 
 class MultiResult(msgspec.Struct):

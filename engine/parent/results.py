@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine.parent import plausibility, stats
-from engine.parent.aggregator import PlatformRun, new_histogram, record_ns
+from engine.parent import histograms, output_file, plausibility, stats
+from engine.parent.aggregator import PlatformRun
 from engine.parent.cautions import clock_cautions
+from engine.parent.hdr import new_histogram, record_ns
 from engine.parent.measurements import Measurements
 from engine.parent.offset import ClockMode
 from engine.parent.result_model import (
@@ -47,6 +47,9 @@ class RunSettings:
     reliable: bool = True
     clock_mode: str = "auto"
     busy_poll_us: int = 0
+    #: --duration as asked (iterations then come from it), and --pin.
+    duration_s: float | None = None
+    pin: bool = False
     impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
     impair_log: str | None = None
 
@@ -58,6 +61,10 @@ class PlatformContext:
     agent_url: str | None
     clock_mode: ClockMode
     agent: dict[str, Any] = field(default_factory=dict)
+    #: Its offset in the shared send grid and its core (engine.parent.placement); notes go to its warnings.
+    phase_ns: int = 0
+    cpu: int | None = None
+    notes: list[str] = field(default_factory=list)
     impairment: dict[str, Any] | None = None
     room_url: str | None = None
 
@@ -128,7 +135,9 @@ def platform_result(
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    return PlatformResult(run.platform, measurements, statistics, metadata_, lost)
+    hists = histograms.of_run(run, measurements, one_way)
+    late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
+    return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
 
 def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:
@@ -232,9 +241,18 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings,
+            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings + ctx.notes,
+            "duration_requested_s": settings.duration_s,
+            "phase_offset_ms": ctx.phase_ns / 1e6,
+            "pinned_cpu": ctx.cpu,
         }
     )
+
+
+#: pyperf's 10 % rules, each above an absolute floor. A bare timerfd's own p99 lateness reaches 2.7 ms on a loaded 2-core VM (README, perf), so less says nothing about this client.
+SEND_LAG_FLOOR_MS = 3.0
+#: Spread under 1 ms is the OS scheduler's wake-up noise (loopback RTTs are 0.05–2 ms), not an unstable path.
+STD_FLOOR_MS = 1.0
 
 
 def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockMode) -> list[str]:
@@ -245,12 +263,12 @@ def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockM
     if statistics.total_messages < settings.iterations:
         out.append(f"only {statistics.total_messages} of {settings.iterations} pings completed")
     lag, median = statistics.send_lag_p99, statistics.median_rtt
-    if lag is not None and median and lag > 0.1 * median:
+    if lag is not None and median and lag > max(SEND_LAG_FLOOR_MS, 0.1 * median):
         out.append(
             f"send lag p99 {lag:.3f} ms is {lag / median:.0%} of the median RTT: this client's own delays are a visible share of what it measures"
         )
     mean, std = statistics.mean_rtt, statistics.std_dev_rtt
-    if mean and std is not None and std >= 0.1 * mean:
+    if mean and std is not None and std >= max(STD_FLOOR_MS, 0.1 * mean):
         out.append(f"RTT std dev {std:.3f} ms is over 10% of the mean: the result is unstable")
     if statistics.implausible_agent_stamps:
         out.append(
@@ -261,35 +279,7 @@ def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockM
     return out + clock_cautions(mode, offset, statistics.mean_client_to_server, statistics.mean_server_to_client)
 
 
-def check_writable(path: Path) -> None:
-    """Fail before the run, not after it: the folder must exist and take a new file."""
-    path = Path(path)
-    if path.is_dir():
-        raise OSError(f"--output {path} is a directory")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OSError(f"--output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OSError(f"--output folder {folder} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OSError(f"--output file {path} is not writable")
-
-
-def write_json(path: Path, result: Result | dict[str, Any]) -> None:
-    """Atomic write: a reader never sees half a file, a failure leaves none behind.
-
-    The text is streamed piece by piece so that ``measurements`` columns go
-    out a chunk at a time instead of becoming one dict per sample first.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # as open() would make it; mkstemp's 0600 would surprise
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.writelines(dump_pieces(result))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def write_json(path: Path | str, result: Result | dict[str, Any]) -> None:
+    """The result's JSON, streamed piece by piece (``measurements`` a chunk at a time) to wherever
+    ``--output`` points (``output_file``)."""
+    output_file.write(path, dump_pieces(result))

@@ -12,18 +12,21 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 import transports
-from engine.parent import agent_client, results
+from engine.parent import agent_client, placement, results
+from engine.parent.aggregator import PlatformRun
 from engine.parent.compare import compare
 from engine.parent.embedded_agent import EmbeddedAgent
 from engine.parent.errors import BenchError
+from engine.parent.histograms import line_fields
 from engine.parent.offset import ClockMode, choose_mode
-from engine.parent.orchestrator import Orchestrator, Progress
+from engine.parent.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.result_model import MultiResult, PlatformResult, Result
 from engine.parent.results import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
@@ -33,24 +36,47 @@ from ipc.spec import WorkerSpec
 
 @dataclass
 class RunOutcome:
-    """The result plus what the CLI needs to pick an exit code."""
+    """The result plus what the CLI needs to pick an exit code.
+
+    The sink is drained by ``drain_sink``, after the caller has saved and shown the result: a
+    stalled database then delays (and Ctrl-C cuts short) only the sink's own delivery.
+    """
 
     output: Result
     per_platform: dict[str, PlatformResult]
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
     sink: dict[str, Any] = field(default_factory=dict)
+    close_sink: Callable[[], dict[str, Any]] | None = None
+    #: What each worker sent (raw columns: per-second histograms for ``--hlog`` are cut from them on demand).
+    runs: dict[str, PlatformRun] = field(default_factory=dict)
+
+    def drain_sink(self) -> dict[str, Any]:
+        """Send the run summaries and wait for the sink; its final report goes into every ``metadata.sink``."""
+        if self.close_sink is not None:
+            self.sink, self.close_sink = self.close_sink(), None
+            for result in self.per_platform.values():
+                result.metadata.sink = self.sink
+        return self.sink
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def session_s(settings: RunSettings, connect_timeout_s: float) -> float:
+    """How long the agent's session must last: joining, the whole schedule, the last timeout, and the hang slack."""
+    pings = settings.warmup + settings.iterations
+    return connect_timeout_s + pings * settings.cooldown_ms / 1e3 + settings.timeout_ms / 1e3 + HANG_SLACK_S
+
+
 async def _handshake(
-    platform: str, url: str, settings: RunSettings, timeout_s: float
+    platform: str, url: str, settings: RunSettings, timeout_s: float, duration_s: float
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
-    room_id, credentials = await agent_client.connect(url, platform, settings.reliable, settings.run_id, timeout_s)
+    room_id, credentials = await agent_client.connect(
+        url, platform, settings.reliable, settings.run_id, timeout_s, duration_s
+    )
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     if "min_ping_bytes" in credentials:  # pings were padded to at least this, whatever --payload-bytes said
@@ -67,7 +93,12 @@ def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
 
 
 def _worker_spec(
-    platform: str, credentials: dict[str, Any], settings: RunSettings, connect_timeout_s: float, log_level: int
+    platform: str,
+    credentials: dict[str, Any],
+    settings: RunSettings,
+    ctx: PlatformContext,
+    connect_timeout_s: float,
+    log_level: int,
 ) -> WorkerSpec:
     return WorkerSpec(
         platform=platform,
@@ -83,6 +114,8 @@ def _worker_spec(
         busy_poll_ns=settings.busy_poll_us * 1000,
         connect_timeout_s=connect_timeout_s,
         log_level=log_level,
+        phase_ns=ctx.phase_ns,
+        cpu=ctx.cpu,
     )
 
 
@@ -113,18 +146,26 @@ def run_benchmark(
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         cleanup.callback(_release, urls, rooms)
-        for platform in platforms:
+        phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
+        cores, pin_note = placement.cores(len(platforms), settings.pin)
+        for i, platform in enumerate(platforms):
             handshake = _handshake(
-                platform, urls[platform], settings, min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S)
+                platform,
+                urls[platform],
+                settings,
+                min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
+                session_s(settings, connect_timeout_s),
             )
-            rooms[platform], credentials, contexts[platform] = asyncio.run(handshake)
+            rooms[platform], credentials, ctx = asyncio.run(handshake)
+            ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
+            contexts[platform] = ctx
             if settings.impair:  # the proxy stops with ``cleanup``, after the workers
                 from engine.impair.process import route_through_proxy  # lazily: runs without it never load it
 
-                credentials, contexts[platform].impairment = route_through_proxy(
+                credentials, ctx.impairment = route_through_proxy(
                     cleanup, platform, settings.impair, settings.impair_log, credentials
                 )
-            specs.append(_worker_spec(platform, credentials, settings, connect_timeout_s, log_level))
+            specs.append(_worker_spec(platform, credentials, settings, ctx, connect_timeout_s, log_level))
         series = {
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
@@ -135,9 +176,7 @@ def run_benchmark(
         end_time = time.time()
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
-    sink_report = orchestrator.close_sink(
-        {p: msgspec.structs.asdict(r.statistics) for p, r in per_platform.items()}, end_time
-    )
+    sink_report = orchestrator.sink_report()
     for result in per_platform.values():
         result.metadata.sink = sink_report
     errors = [runs[p].fatal_error for p in platforms if runs[p].fatal_error]
@@ -147,17 +186,30 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
-    return RunOutcome(output, per_platform, orchestrator.interrupted, errors, sink_report)
+    summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}
+    return RunOutcome(
+        output,
+        per_platform,
+        orchestrator.interrupted,
+        errors,
+        sink_report,
+        lambda: orchestrator.close_sink(summaries, end_time),
+        runs,
+    )
+
+
+#: The longest --timeout or --cooldown taken: a day, so every instant stays a finite int64 of ns.
+MAX_INTERVAL_MS = 86_400_000
 
 
 def check_settings(settings: RunSettings) -> None:
     """The input checks docs/ARCHITECTURE.md asks for, as one-line errors."""
     if settings.iterations <= 0:
         raise BenchError(f"--iterations must be at least 1, got {settings.iterations}")
-    if settings.timeout_ms <= 0:
-        raise BenchError(f"--timeout must be a positive number of ms, got {settings.timeout_ms:g}")
-    if settings.cooldown_ms < 0:
-        raise BenchError(f"--cooldown must be 0 or more ms, got {settings.cooldown_ms:g}")
+    if not 0 < settings.timeout_ms <= MAX_INTERVAL_MS:  # also refuses nan
+        raise BenchError(f"--timeout must be more than 0 and at most {MAX_INTERVAL_MS} ms, got {settings.timeout_ms:g}")
+    if not 0 <= settings.cooldown_ms <= MAX_INTERVAL_MS:
+        raise BenchError(f"--cooldown must be 0 to {MAX_INTERVAL_MS} ms, got {settings.cooldown_ms:g}")
     if settings.warmup < 0:
         raise BenchError(f"--warmup must be 0 or more, got {settings.warmup}")
     if settings.busy_poll_us < 0:

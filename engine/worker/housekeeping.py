@@ -81,8 +81,11 @@ class Housekeeper:
         next_send_ns: Callable[[], int | None],
         input_waiting: Callable[[], bool] = lambda: False,
         events: EventLog | None = None,
+        watch: Callable[[int], None] = lambda now: None,
     ) -> None:
+        """``watch(now)`` runs with each shipment: cheap checks on counters (a silent echo)."""
         self._session = session
+        self._watch = watch
         self._writer = writer
         self._flush_interval = flush_interval_ns
         self._next_send = next_send_ns
@@ -158,6 +161,7 @@ class Housekeeper:
         if overdue or now - self._last_ship >= self._flush_interval:
             start = now
             self.ship()
+            self._watch(start)
             now = time.perf_counter_ns()
             log.add(SHIP | flag, start, now)
             self._last_ship = now

@@ -21,9 +21,10 @@ import time
 import transports
 from engine.worker.clock import take_anchor
 from engine.worker.housekeeping import EventLog, Housekeeper
-from engine.worker.pacer import Pacer
+from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
+from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     if not data:
         return  # the run ended before it reached us: nothing to measure, nothing to say
     spec = worker_spec.decode(data)
+    if spec.cpu is not None:
+        os.sched_setaffinity(0, {spec.cpu})  # before the SDK connects and starts its threads: they inherit it
     logging.basicConfig(level=spec.log_level, format=f"[{spec.platform}] %(levelname)s %(message)s")
 
     uvloop.run(_run(args.pipe, spec, early_stop))
@@ -102,6 +105,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
             stop.set()
 
     pacer: Pacer | None = None
+    session_timer: asyncio.TimerHandle | None = None
+    silence = Silence(spec.timeout_ns, notify)
     housekeeper = Housekeeper(
         session,
         writer,
@@ -110,6 +115,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         next_send_ns=lambda: pacer.next_due if pacer is not None else None,
         input_waiting=getattr(transport, "input_waiting", lambda: False),
         events=events,
+        watch=lambda now: silence.check(session.arrivals, session.sent, now),
     )
 
     def receive(*message_and_stamps: object) -> None:
@@ -126,7 +132,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         writer.send(Event("connected", value=(time.perf_counter_ns() - t0) / 1e6))
         housekeeper.start()  # a full collection first: before the schedule's start is fixed
         cpu_at_start = time.process_time()
-        start = time.perf_counter_ns() + START_DELAY_NS
+        start = phased_start(time.perf_counter_ns() + START_DELAY_NS, spec.interval_ns, spec.phase_ns)
         session.prepare(start)
         poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
 
@@ -135,6 +141,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
             poller.after_send()
 
         pacer = Pacer(start, spec.interval_ns, session.total, send)
+        session_timer = session_end(spec.credentials, start + session.total * spec.interval_ns + spec.timeout_ns, notify)
         pacer.start()
         partial = not await _until_resolved(session, housekeeper, pacer, stop)
     except TimeoutError:
@@ -155,6 +162,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         writer.send(Event("error", f"{spec.platform}: {type(exc).__name__}: {exc}", fatal=True))
         partial = True
     finally:
+        if session_timer is not None:
+            session_timer.cancel()
         if pacer is not None:
             pacer.stop()
         await housekeeper.stop()
@@ -162,7 +171,16 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         writer.send(
-            Done(session.sent, dict(session.counters), partial, session.legacy_agent, cpu, measuring_cpu, peak_rss_kb())
+            Done(
+                session.sent,
+                dict(session.counters),
+                partial,
+                session.legacy_agent,
+                cpu,
+                measuring_cpu,
+                peak_rss_kb(),
+                late_seqs=session.late_seqs,
+            )
         )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), 5.0)

@@ -23,6 +23,14 @@ _TFD_CLOEXEC = os.O_CLOEXEC
 _TFD_TIMER_ABSTIME = 1
 
 
+def phased_start(earliest_ns: int, interval_ns: int, phase_ns: int) -> int:
+    """The first instant ≥ earliest that is ≡ phase (mod interval) on the monotonic clock: workers that start
+    at different times still send on one shared grid, each at its own offset."""
+    if interval_ns <= 0:
+        return earliest_ns
+    return earliest_ns + (phase_ns - earliest_ns) % interval_ns
+
+
 class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 

@@ -109,6 +109,7 @@ class Session:
         self._recent_arrivals = array("q", bytes(8 * RECENT_ARRIVALS))
         self._rtt_count = 0
         self.counters = dict.fromkeys(COUNTERS, 0)
+        self.late_seqs: list[int] = []  # pings whose pong came after the timeout, for the report's late marks
         self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
 
@@ -205,6 +206,7 @@ class Session:
         if state == _LOST or t4 - t1 > self.timeout_ns:
             if measured:
                 self._count("late", f"seq={seq} after {(t4 - t1) / 1e6:.1f} ms")
+                self.late_seqs.append(seq)
             if state == _PENDING:
                 self._mark_lost(seq)
             return

@@ -25,6 +25,7 @@ from ipc.frames import Hello, Samples
 SAMPLES_MEASUREMENT = b"latency_measurements"
 SUMMARY_MEASUREMENT = b"run_summary"
 
+_STRING_ESCAPES = str.maketrans({'"': r'\"', "\\": "\\\\"})
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\", "\n": r"\n"})
 
 
@@ -90,11 +91,14 @@ def sample_lines(info: SeriesInfo, hello: Hello, s: Samples, offset: RunningOffs
 
 
 def summary_line(info: SeriesInfo, statistics: dict[str, Any], end_time_ns: int) -> bytes:
-    """The ``run_summary`` line: ints get the ``i`` suffix; None, booleans and non-finite values are left out."""
+    """The ``run_summary`` line: ints get the ``i`` suffix, strings (the encoded histograms) are quoted and
+    escaped; None, booleans and non-finite values are left out."""
     fields = []
     for key, value in statistics.items():
         if isinstance(value, bool | np.bool_) or value is None:
             continue
+        if isinstance(value, str):
+            fields.append(b'%s="%s"' % (key.encode(), value.translate(_STRING_ESCAPES).encode()))
         if isinstance(value, numbers.Integral):
             fields.append(b"%s=%di" % (key.encode(), int(value)))
         elif isinstance(value, numbers.Real) and math.isfinite(value):

@@ -36,26 +36,45 @@ class Spool:
         self._lock = threading.Lock()
 
     def append(self, lines: Iterable[bytes]) -> int:
-        """Write ``lines``; returns how many. Raises OSError if the disk refuses."""
+        """Write ``lines`` whole or not at all; returns how many. Raises OSError (naming the file) if the disk refuses.
+
+        Unbuffered, so a full disk shows on the append that did not fit (not at close, for points
+        already counted as spooled), and a partial write is cut off again: a torn last line would
+        make the server refuse the whole file at replay.
+        """
         data = b"\n".join(lines)
         if not data:
             return 0
-        count = data.count(b"\n") + 1
+        data += b"\n"
         with self._lock:
-            if self._file is None:
-                self._file = open(self.path, "ab")  # noqa: SIM115 - lives until close()
-                fcntl.flock(self._file, fcntl.LOCK_EX)  # flush-spool leaves a file alone while its run writes it
-            self._file.write(data + b"\n")
+            try:
+                if self._file is None:
+                    self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - lives until close()
+                    fcntl.flock(self._file, fcntl.LOCK_EX)  # flush-spool leaves a file alone while its run writes it
+                start = os.lseek(self._file.fileno(), 0, os.SEEK_END)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(self._file.fileno(), view) :]
+                except OSError:
+                    os.ftruncate(self._file.fileno(), start)
+                    raise
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot write spool {self.path}: {exc.strerror or exc}") from None
+            count = data.count(b"\n")
             self.points += count
         return count
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
-                self._file = None
+            file, self._file = self._file, None
+            if file is not None:
+                try:
+                    os.fsync(file.fileno())
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot write spool {self.path}: {exc.strerror or exc}") from None
+                finally:
+                    file.close()
 
 
 def pending_files(folder: Path) -> list[Path]:

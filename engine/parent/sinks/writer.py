@@ -10,6 +10,13 @@ ends up either written or spooled, never both. After the first batch fails for
 good the sink stops trying for the rest of the run (later retries are cut
 short too) and spools: a server that is down or refusing costs the run
 nothing, and ``flush-spool`` delivers the points later.
+
+A request that timed out or lost its connection may still have been applied,
+so its batch is not retried but spooled: it then reaches the server at most
+twice (once maybe, once from the spool), one point where the store overwrites
+identical points, as InfluxDB does. ``abort`` (Ctrl-C while draining) spools
+everything not yet confirmed, the batches inside the client included, and
+returns at once.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from typing import Any
+
+import urllib3
 
 from engine.parent.sinks import SeriesInfo, SinkConfig, client, lineproto, spool
 from ipc.frames import Hello, Samples
@@ -57,10 +67,12 @@ class InfluxSink:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = 0  # offered and not yet written or spooled: the memory budget
-        self._in_client = 0
+        self._in_client: Counter[bytes] = Counter()  # lines handed to the client and not yet confirmed
         self._broken = threading.Event()
         self.written = self.retries = self.lost = 0
         self.error: str | None = None
+        self.spool_error: str | None = None
+        self._aborted = False
         client.quiet_library(verbose)
         options = client.batching_options(config)
         self._close_s = options.max_close_wait / 1000
@@ -99,12 +111,37 @@ class InfluxSink:
             self._pending += len(summaries)
         self._queue.put_nowait(summaries)
         self._queue.put_nowait(_STOP)
-        self._thread.join()
-        self._client.close()  # waits for the batches inside the client (at most IN_CLIENT_BATCHES)
-        self.spool.close()
+        try:
+            self._thread.join()
+            self._client.close()  # waits for the batches inside the client (at most IN_CLIENT_BATCHES)
+        except KeyboardInterrupt:  # Ctrl-C while a stalled server holds the drain: the report says "interrupted"
+            return self.abort()
+        self._close_spool()
         if self._pending and not self.error:
             self.error = f"{self._pending} points unaccounted for: the client did not finish within {self._close_s:g} s"
+        return self.report(complete=True)
+
+    def abort(self) -> dict[str, Any]:
+        """Stop waiting for the server: spool every point not confirmed yet and report, without waiting.
+
+        The client's thread may still be in a request; its batch is spooled too (it may also land:
+        see the module's docstring) and its later callbacks find nothing left to account for.
+        """
+        self._aborted = True
+        self._fail("interrupted while writing to the server; the rest was spooled")
+        self._queue.put_nowait(_STOP)
+        self._thread.join(1.0)  # the sink thread spools its backlog at once now that the sink is broken
+        with self._lock:
+            left, self._in_client = list(self._in_client.elements()), Counter()
+        self._spool(left)
+        self._close_spool()
+        return self.report(complete=True)
+
+    def report(self, complete: bool = False) -> dict[str, Any]:
+        """What became of every point so far, for ``metadata.sink``; ``complete`` once the sink is closed."""
         return {
+            "complete": complete,
+            "interrupted": self._aborted,
             "enabled": True,
             "url": self.config.public_url,
             "database": self.config.database,
@@ -115,6 +152,7 @@ class InfluxSink:
             "unaccounted": self._pending,
             "lost": self.lost,
             "error": self.error,
+            "spool_error": self.spool_error,
         }
 
     # --- sink thread ----------------------------------------------------------------------
@@ -155,35 +193,45 @@ class InfluxSink:
         if self._broken.is_set():
             self._spool(backlog)
             return []
-        room = IN_CLIENT_BATCHES * self.config.batch_size - self._in_client
+        room = IN_CLIENT_BATCHES * self.config.batch_size - self._in_client.total()
         if room <= 0 or not backlog:
             return backlog
         give = backlog[:room]
         with self._lock:
-            self._in_client += len(give)
+            self._in_client.update(give)
         self._client.write(record=give)
         return backlog[room:]
 
     # --- the client's write thread ------------------------------------------------------
 
+    def _confirmed(self, data: bytes) -> list[bytes]:
+        """The lines of a finished batch still awaiting an outcome (none after ``abort`` spooled them)."""
+        lines = data.split(b"\n")
+        with self._lock:
+            if self._aborted:
+                return []
+            for line in lines:
+                self._in_client[line] -= 1
+            self._in_client = +self._in_client
+        return lines
+
     def _on_success(self, _conf, data: bytes) -> None:
-        n = data.count(b"\n") + 1
+        n = len(self._confirmed(data))
         with self._lock:
             self.written += n
-            self._in_client -= n
             self._pending -= n
 
     def _on_error(self, _conf, data: bytes, exc: BaseException) -> None:
         self._fail(client.describe_error(exc, self.config))
-        with self._lock:
-            self._in_client -= data.count(b"\n") + 1
-        self._spool([data])
+        self._spool(self._confirmed(data))
 
-    def _on_retry(self, _conf, _data: bytes, _exc: BaseException) -> None:
-        with self._lock:
-            self.retries += 1
+    def _on_retry(self, _conf, _data: bytes, exc: BaseException) -> None:
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError | urllib3.exceptions.ProtocolError):
+            self._fail(f"{client.describe_error(exc, self.config)}; not retried, the server may have applied it")
         if self._broken.is_set():
             raise _Abandoned("the server already failed a batch in this run")
+        with self._lock:
+            self.retries += 1
 
     # --- any thread -----------------------------------------------------------------------
 
@@ -201,7 +249,14 @@ class InfluxSink:
         except OSError as exc:
             with self._lock:
                 self.lost += n
-            self._fail(f"spool write failed, {n} points lost: {exc}")
+                self.spool_error = self.spool_error or str(exc)
         if pending:
             with self._lock:
                 self._pending -= n
+
+    def _close_spool(self) -> None:
+        try:
+            self.spool.close()
+        except OSError as exc:
+            with self._lock:
+                self.spool_error = self.spool_error or str(exc)

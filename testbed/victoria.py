@@ -5,6 +5,17 @@ each field as a series ``{measurement}_{field}`` with the tags as labels, in
 ms. ``-search.latencyOffset=0`` plus ``/internal/force_flush`` make
 just-written points readable; reads still poll briefly (bounded) because
 the flush finishes a moment after the call returns.
+
+InfluxDB keeps one point per series and instant: writing an identical point
+again overwrites it, which is what makes the sink's delivery exactly once
+there (a timed-out request may still have been applied, and its batch is then
+spooled and replayed). VictoriaMetrics stores every copy, so
+``export(..., as_influxdb=True)`` collapses identical (instant, value) copies
+within a series the same way. Its timestamps are milliseconds, so that is
+exact only for ``message_number``, whose values differ between distinct
+pings; a float field of two pings in the same millisecond can coincide.
+``-dedup.minScrapeInterval`` is no stand-in either: it merges distinct
+points that share a millisecond.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ class VictoriaMetrics:
     def stop(self) -> None:
         """Graceful stop (SIGTERM): it flushes what it acknowledged, as a server that goes away cleanly does."""
         if self.proc and self.proc.poll() is None:
+            self.resume()  # a paused server would not act on SIGTERM
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
@@ -91,8 +103,16 @@ class VictoriaMetrics:
                 self.proc.kill()
                 self.proc.wait()
 
-    def export(self, match: str) -> dict[str, list[dict]]:
-        """``{series name: [{"labels", "values", "timestamps"}, ...]}`` for a series selector, after a flush."""
+    def pause(self) -> None:
+        """SIGSTOP: a stalled server; the kernel still accepts connections and queues the requests."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def export(self, match: str, as_influxdb: bool = False) -> dict[str, list[dict]]:
+        """``{series name: [{"labels", "values", "timestamps"}, ...]}`` for a series selector, after a flush;
+        ``as_influxdb``: identical copies of a point collapsed into one, as InfluxDB stores them."""
         urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
         body = urllib.parse.urlencode({"match[]": match}).encode()
         with urllib.request.urlopen(f"{self.url}/api/v1/export", data=body, timeout=10) as r:
@@ -100,16 +120,21 @@ class VictoriaMetrics:
             for line in r.read().splitlines():
                 row = json.loads(line)
                 labels = dict(row["metric"])
+                pairs = list(zip(row["timestamps"], row["values"]))
+                if as_influxdb:
+                    pairs = list(dict.fromkeys(pairs))
                 out[labels.pop("__name__")].append(
-                    {"labels": labels, "values": row["values"], "timestamps": row["timestamps"]}
+                    {"labels": labels, "values": [v for _, v in pairs], "timestamps": [t for t, _ in pairs]}
                 )
             return dict(out)
 
-    def wait_for(self, match: str, name: str, count: int, timeout_s: float = 10.0) -> dict[str, list[dict]]:
+    def wait_for(
+        self, match: str, name: str, count: int, timeout_s: float = 10.0, as_influxdb: bool = False
+    ) -> dict[str, list[dict]]:
         """Export until series ``name`` holds at least ``count`` points (bounded), then return it all."""
         deadline = time.monotonic() + timeout_s
         while True:
-            series = self.export(match)
+            series = self.export(match, as_influxdb)
             if sum(len(s["values"]) for s in series.get(name, [])) >= count or time.monotonic() > deadline:
                 return series
             time.sleep(0.1)
