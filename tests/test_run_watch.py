@@ -67,7 +67,7 @@ def test_runner_asks_for_a_session_as_long_as_its_schedule():
 
     async def scenario():
         async with serving(EchoAgent({"udp": LocalRooms("udp", "127.0.0.1")})) as url:
-            _, credentials = await agent_client.connect(url, "udp", True, 5, needed)
+            _, credentials = await agent_client.connect(url, "udp", True, 5, needed, run_id="r")
             return credentials["expires_at"] - time.time(), credentials["session_ends_at"] - time.time()
 
     agents_clock, own_clock = run(scenario())

@@ -97,9 +97,10 @@ async def connect(
     base: str,
     platform: str,
     reliable: bool,
-    run_id: str,
     timeout_s: float = HTTP_TIMEOUT_S,
     duration_s: float | None = None,
+    *,
+    run_id: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session lasting ``duration_s`` whose echo answers this run's pings;
     returns (room_id, the platform's credentials).
@@ -109,7 +110,9 @@ async def connect(
     own ``expires_at`` is on its clock, which may be set differently.
     """
     url = _url(base, "connect")
-    body: dict[str, Any] = {"platform": platform, "reliable": reliable, "run_id": run_id}
+    body: dict[str, Any] = {"platform": platform, "reliable": reliable}
+    if run_id is not None:
+        body["run_id"] = run_id
     if duration_s is not None:
         body["duration_s"] = math.ceil(duration_s)
     asked_at = time.time()

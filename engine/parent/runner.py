@@ -75,7 +75,7 @@ async def _handshake(
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
     room_id, credentials = await agent_client.connect(
-        url, platform, settings.reliable, settings.run_id, timeout_s, duration_s
+        url, platform, settings.reliable, timeout_s, duration_s, run_id=settings.run_id
     )
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
