@@ -97,10 +97,14 @@ def udp_echo() -> Iterator[dict]:
 
 
 @contextlib.contextmanager
-def scripted_echo(rtt_us: int) -> Iterator[dict]:
-    """udp credentials of a ``tests.scripted_echo`` process holding each pong ``rtt_us``; killed afterwards."""
+def scripted_echo(rtt_us: int, busy: bool = False) -> Iterator[dict]:
+    """udp credentials of a ``tests.scripted_echo`` process holding each pong ``rtt_us`` (polling without
+    sleeping with ``busy``); killed afterwards."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.scripted_echo", "--rtt-us", str(rtt_us)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.scripted_echo", "--rtt-us", str(rtt_us), *(["--busy"] if busy else [])],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         yield {"host": "127.0.0.1", "port": int(proc.stdout.readline())}

@@ -20,7 +20,8 @@ from agent.echo import Echo
 SPIN_S = 0.001
 
 
-def serve(rtt_ns: int) -> None:
+def serve(rtt_ns: int, busy: bool = False) -> None:
+    """``busy``: poll without sleeping, so no wake-up latency of the echo's own lands in the RTTs."""
     # Real-time priority where allowed (root): on a machine busy with other work, pongs still leave on time.
     with contextlib.suppress(PermissionError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
@@ -32,6 +33,8 @@ def serve(rtt_ns: int) -> None:
     while True:
         # Sleep until 1 ms before the next release, then poll: a wake-up from sleep can come late.
         timeout = max(0.0, (held[0][0] - time.perf_counter_ns()) / 1e9 - SPIN_S) if held else None
+        if busy:
+            timeout = 0.0
         if select.select([sock], [], [], timeout)[0]:
             data, addr = sock.recvfrom(65536)
             arrived = time.perf_counter_ns()
@@ -46,4 +49,6 @@ def serve(rtt_ns: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rtt-us", type=int, default=0)
-    serve(parser.parse_args().rtt_us * 1000)
+    parser.add_argument("--busy", action="store_true", help="poll without sleeping (bounded: the test kills it)")
+    args = parser.parse_args()
+    serve(args.rtt_us * 1000, args.busy)
