@@ -100,3 +100,78 @@ def test_no_housekeeping_starts_while_a_pong_is_due(monkeypatch) -> None:
     # Batches still leave at least every 250 ms (the worker's own stamps; rounds are 10 ms apart at most).
     ships = entries[kinds & ~FORCED == SHIP][:, 2]
     assert np.diff(ships).max() <= housekeeping.MAX_SHIP_DELAY_NS + 2 * housekeeping.TIMER_S * 1e9
+
+
+class _Clock:
+    """A perf clock that moves only when a scripted step spends time."""
+
+    def __init__(self) -> None:
+        self.now = 1_000 * MS
+
+    def perf_counter_ns(self) -> int:
+        return self.now
+
+
+class _ShipCosts:
+    """Session and writer stand-ins: one sample waits per round, and each shipment costs ``SHIP_NS``."""
+
+    SHIP_NS = 700 * US
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.unmatched = 0
+        self.shipped = 0
+
+    def awaits_pong(self, now: int, before: int, after: int) -> bool:
+        return False
+
+    def match(self, limit: int | None = None) -> None: ...
+
+    def prepare_next(self) -> None: ...
+
+    def expire(self, now: int) -> None: ...
+
+    def take_samples(self, match_all: bool) -> object:
+        return "samples"
+
+    def take_lost(self) -> None:
+        return None
+
+    def send(self, frame: object) -> None:
+        self.clock.now += self.SHIP_NS
+        self.shipped += 1
+
+
+def test_a_step_that_cannot_end_before_the_next_send_waits_for_a_wider_window(monkeypatch) -> None:
+    """Shipping costs 700 µs here: once learned, it goes ahead only where 700 µs fit before the next
+    send (less the guard), and unconditionally once the batch is ``MAX_SHIP_DELAY_NS`` old."""
+    clock = _Clock()
+    monkeypatch.setattr(housekeeping, "time", clock)
+    monkeypatch.setattr(housekeeping, "GC_THRESHOLD", 10**9)
+    fake = _ShipCosts(clock)
+    next_send = [0]
+
+    async def scenario() -> list[tuple[int, int, int]]:
+        keeper = housekeeping.Housekeeper(
+            fake, fake, interval_ns=INTERVAL_NS, flush_interval_ns=50 * MS, next_send_ns=lambda: next_send[0]
+        )
+        shipped_after = []
+
+        def round_at(advance_ns: int, send_in_ns: int) -> None:
+            clock.now += advance_ns
+            next_send[0] = clock.now + send_in_ns
+            keeper.run()
+            shipped_after.append(fake.shipped)
+
+        round_at(60 * MS, 10 * MS)  # cost unknown yet: it ships, and learns 700 µs
+        round_at(60 * MS, 600 * US)  # a batch is due, but 700 µs do not fit in 600 µs
+        round_at(1 * MS, 850 * US)  # nor before the guard (200 µs) ahead of a send 850 µs away
+        round_at(1 * MS, 2 * MS)  # they fit
+        round_at(60 * MS, 300 * US)  # no room again...
+        round_at(housekeeping.MAX_SHIP_DELAY_NS, 300 * US)  # ...until the batch is overdue: forced
+        assert shipped_after == [1, 1, 1, 2, 2, 3]
+        return keeper.events.entries()
+
+    entries = uvloop.run(scenario())
+    ships = [(kind, start, end) for kind, start, end in entries if kind & ~FORCED == SHIP]
+    assert [kind & FORCED for kind, _, _ in ships] == [0, 0, FORCED]

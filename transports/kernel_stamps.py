@@ -64,13 +64,17 @@ def stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
     return 0
 
 
-def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]]) -> None:
-    """Drain the error queue into ``out`` as (send number from 0, CLOCK_REALTIME ns) pairs."""
-    while True:
+def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]], most: int) -> int:
+    """Move up to ``most`` stamps from the error queue into ``out`` as (send number from 0,
+    CLOCK_REALTIME ns) pairs; returns how many entries it took off the queue. Bounded, so that a
+    caller that knows how many are due never pays for the EAGAIN (an exception) after the last."""
+    taken = 0
+    while taken < most:
         try:
             _, ancillary, _, _ = sock.recvmsg(0, ANCILLARY_BYTES, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return
+            break
+        taken += 1
         ns, send_number = 0, -1
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
@@ -82,3 +86,4 @@ def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]]) -> None:
                     send_number = key
         if ns and send_number >= 0:
             out.append((send_number, ns))
+    return taken

@@ -32,6 +32,8 @@ MAX_DATAGRAM = 65536
 #: Receive buffer asked for (the kernel caps it at net.core.rmem_max): pongs and transmit stamps
 #: share it, and a worker starved of CPU for a second at 1,000 pings/s must not drop either.
 RECEIVE_BUFFER = 4 * 1024 * 1024
+#: Most error-queue entries read when the loop was woken by them alone.
+ERROR_QUEUE_DRAIN = 1024
 #: Pings at least this long get a pong no longer than themselves (the largest pong is 270 bytes).
 MIN_PING_BYTES = 288
 
@@ -51,6 +53,7 @@ class UdpClient(BytesOnTheWire):
         self._sock: socket.socket | None = None
         self._receiver: Receiver | None = None
         self._tx_stamps: list[tuple[int, int]] = []
+        self._stamps_due = 0  # sends whose transmit stamp is not read yet
         self.kernel_stamps = False
         self._tx_stamps_usable = True
         self.waiting_for = "the udp socket"
@@ -78,23 +81,26 @@ class UdpClient(BytesOnTheWire):
         asyncio.get_running_loop().add_reader(self._watch.fileno(), self._readable)
 
     def _readable(self) -> None:
-        """Every datagram waiting, each stamped on return from ``recvmsg``; then the transmit stamps.
+        """One datagram, stamped on return from ``recvmsg``; then any transmit stamps still queued.
 
-        The error queue wakes this reader (EPOLLERR) right after each send, well
-        before its pong can be back; draining it is one syscall and nothing else.
+        One per call: the loop calls again while more wait (level-triggered), and
+        reading until EAGAIN would cost an exception per pong. A transmit stamp is
+        normally read by ``send`` itself; this catches one the kernel queued late.
         """
-        sock, receiver = self._sock, self._receiver
-        while True:
-            try:
-                data, ancillary, _, _ = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:  # e.g. ECONNREFUSED once the echo is gone: its pings count as lost
-                break
+        sock = self._sock
+        try:
+            data, ancillary, _, _ = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):  # woken by the error queue alone: empty it whatever it holds,
+            taken = kernel_stamps.read_tx_stamps(sock, self._tx_stamps, ERROR_QUEUE_DRAIN)  # or it wakes us forever
+            self._stamps_due = max(0, self._stamps_due - taken)
+            return
+        except OSError:  # e.g. ECONNREFUSED once the echo is gone: its pings count as lost
+            pass
+        else:
             t4 = time.perf_counter_ns()
-            receiver(data, t4, kernel_stamps.stamp_ns(ancillary))
-        if self.kernel_stamps:
-            kernel_stamps.read_tx_stamps(sock, self._tx_stamps)
+            self._receiver(data, t4, kernel_stamps.stamp_ns(ancillary))
+        if self._stamps_due:
+            self._stamps_due -= kernel_stamps.read_tx_stamps(sock, self._tx_stamps, self._stamps_due)
 
     def input_waiting(self) -> bool:
         """A datagram (or a transmit stamp) is ready but not read yet: after a stall the loop runs its
@@ -107,8 +113,13 @@ class UdpClient(BytesOnTheWire):
         return stamps if self._tx_stamps_usable else []
 
     def send(self, data: bytes) -> None:
+        """Send, then take the send's transmit stamp at once: the kernel queues it before ``send``
+        returns on most paths, and left queued it would wake the loop (EPOLLERR) a moment later
+        for the same system call plus a loop round."""
         try:
             self._sock.send(data)
+            if self.kernel_stamps:
+                self._stamps_due += 1 - kernel_stamps.read_tx_stamps(self._sock, self._tx_stamps, 1)
         except OSError:  # a full buffer or a refused port: this ping is lost, the run goes on
             # The kernel may not have numbered this send: later transmit stamps could pair with the
             # wrong pings, so t1 stays user-space from here on (timestamp_source then says "kernel for N of M").

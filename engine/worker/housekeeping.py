@@ -10,8 +10,11 @@ session) and the next send is not that close either; a batch still leaves
 within ``MAX_SHIP_DELAY_NS`` whatever the traffic, so progress and sinks flow.
 
 Runs are triggered right after a pong arrives (the quietest moment of a
-ping/pong cycle) and by a slow timer for runs without pongs. Each run is
-written to an ``EventLog``, a preallocated ring a test can read.
+ping/pong cycle) and by a slow timer for runs without pongs. A round that
+starts in a quiet window must also end before the next send: each step goes
+ahead only if its cost so far (a running mean, measured per step) fits
+in the time left, and what does not fit waits for the next window. Each run
+is written to an ``EventLog``, a preallocated ring a test can read.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ GC_THRESHOLD = 700
 #: Pongs one round decodes and matches at most, so that no round is long; when rounds are rare
 #: (no quiet window on a jittery path) a backlog this long makes a bounded round go ahead anyway.
 MATCH_BUDGET = 32
+
+#: Weight of the newest duration in each step's running cost (RFC 6298's 1/8): one slow round
+#: (a stall of the machine) must not keep a step out of every window for long.
+COST_GAIN = 0.125
 
 #: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
 MATCH, PREPARE, EXPIRE, SHIP, GC, RUN = 1, 2, 3, 4, 5, 6
@@ -96,6 +103,8 @@ class Housekeeper:
         self._last_ship = time.perf_counter_ns()
         self._triggered = False
         self._timer: asyncio.Task | None = None
+        # Running means of each step's duration (ns; matching per pong): what a window must hold.
+        self._cost = dict.fromkeys((MATCH, PREPARE, EXPIRE, SHIP, GC), 0.0)
 
     def start(self) -> None:
         """Setup's objects move to the permanent generation; from here on the GC runs only by hand."""
@@ -135,8 +144,9 @@ class Housekeeper:
     def run(self) -> None:
         """One round of housekeeping if the loop is quiet now (or a batch is overdue, or the backlog long).
 
-        A round is bounded: it matches at most ``MATCH_BUDGET`` pongs, and declares losses only
-        once nothing waits unmatched (a pong in the inbox must not be declared lost).
+        A round is bounded: it matches at most ``MATCH_BUDGET`` pongs, declares losses only
+        once nothing waits unmatched (a pong in the inbox must not be declared lost), and
+        in a quiet round each step must fit before the next send (``_fits``).
         """
         now = time.perf_counter_ns()
         session, log = self._session, self.events
@@ -145,32 +155,38 @@ class Housekeeper:
         if not forced and not self.quiet(now):
             return
         flag = FORCED if forced else 0
-        start = decided = now
-        session.match(MATCH_BUDGET)
-        now = time.perf_counter_ns()
-        log.add(MATCH | flag, start, now)
-        start = now
-        session.prepare_next()
-        now = time.perf_counter_ns()
-        log.add(PREPARE | flag, start, now)
-        if not session.unmatched:
+        send = self._next_send()
+        end = send - self.guard_ns if send is not None and not forced else None
+        decided = now
+        matchable = min(session.unmatched, MATCH_BUDGET)
+        if end is not None and self._cost[MATCH]:
+            matchable = min(matchable, max(1, int((end - now) / self._cost[MATCH])))
+        if end is None or now < end:
+            now = self._step(MATCH, flag, now, lambda: session.match(matchable), max(matchable, 1))
+        if self._fits(PREPARE, now, end):
+            now = self._step(PREPARE, flag, now, session.prepare_next)
+        if not session.unmatched and self._fits(EXPIRE, now, end):
+            now = self._step(EXPIRE, flag, now, lambda: session.expire(now))
+        if overdue or (now - self._last_ship >= self._flush_interval and self._fits(SHIP, now, end)):
             start = now
-            session.expire(start)
-            now = time.perf_counter_ns()
-            log.add(EXPIRE | flag, start, now)
-        if overdue or now - self._last_ship >= self._flush_interval:
-            start = now
-            self.ship()
+            now = self._step(SHIP, flag, now, self.ship)
             self._watch(start)
-            now = time.perf_counter_ns()
-            log.add(SHIP | flag, start, now)
             self._last_ship = now
-        if gc.get_count()[0] >= GC_THRESHOLD:
-            start = now
-            gc.collect(1)
-            now = time.perf_counter_ns()
-            log.add(GC | flag, start, now)
+        if gc.get_count()[0] >= GC_THRESHOLD and self._fits(GC, now, end):
+            now = self._step(GC, flag, now, lambda: gc.collect(1))
         log.add(RUN | flag, decided, now)
+
+    def _fits(self, kind: int, now: int, end: int | None) -> bool:
+        return end is None or now + self._cost[kind] <= end
+
+    def _step(self, kind: int, flag: int, start: int, work: Callable[[], object], units: int = 1) -> int:
+        """Run one step, log it and update its cost estimate; returns when it ended."""
+        work()
+        now = time.perf_counter_ns()
+        self.events.add(kind | flag, start, now)
+        cost = self._cost
+        cost[kind] += ((now - start) / units - cost[kind]) * COST_GAIN if cost[kind] else (now - start) / units
+        return now
 
     def ship(self, match_all: bool = False) -> None:
         """Send what was matched (everything received, with ``match_all``) and what was lost to the parent."""

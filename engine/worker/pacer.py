@@ -48,9 +48,12 @@ class TimerFd:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
         self._spec = _Itimerspec()
 
-    def arm_at(self, deadline_ns: int) -> None:
-        value = self._spec.it_value
+    def arm_at(self, deadline_ns: int, period_ns: int = 0) -> None:
+        """Fire at ``deadline_ns``, then every ``period_ns`` after it when that is not 0 (the kernel
+        keeps the grid: expiry k is exactly deadline + k * period, however late each read comes)."""
+        value, interval = self._spec.it_value, self._spec.it_interval
         value.tv_sec, value.tv_nsec = divmod(max(deadline_ns, 1), 1_000_000_000)
+        interval.tv_sec, interval.tv_nsec = divmod(max(period_ns, 0), 1_000_000_000)
         if _libc.timerfd_settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None) < 0:
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
 
@@ -78,8 +81,12 @@ class Pacer:
         self.done: asyncio.Future[None] = self._loop.create_future()
 
     def start(self) -> None:
+        """One periodic timer for the whole schedule: no system call to re-arm it between two sends."""
+        if self._count <= 0:
+            self._finish()
+            return
         self._loop.add_reader(self._timer.fd, self._tick)
-        self._arm()
+        self._timer.arm_at(self._start, self._interval if self._count > 1 else 0)
 
     def stop(self) -> None:
         """Stop early (Ctrl-C or a fatal error); pings not yet sent are never sent."""
@@ -92,12 +99,6 @@ class Pacer:
             return None
         return self._start + self._next * self._interval
 
-    def _arm(self) -> None:
-        if self._next >= self._count:
-            self._finish()
-            return
-        self._timer.arm_at(self._start + self._next * self._interval)
-
     def _tick(self) -> None:
         self._timer.clear()
         now = time.perf_counter_ns()
@@ -108,8 +109,8 @@ class Pacer:
             k = self._next
             self._next += 1
             self._fire(k, due)
-        if not self.done.done():
-            self._arm()
+        if self._next >= self._count:
+            self._finish()
 
     def _finish(self) -> None:
         if not self.done.done():
