@@ -113,14 +113,16 @@ class _Clock:
 
 
 class _ShipCosts:
-    """Session and writer stand-ins: one sample waits per round, and each shipment costs ``SHIP_NS``."""
+    """Session and writer stand-ins: samples wait in batches of ``BATCH``, and each costs ``SAMPLE_NS`` to ship."""
 
-    SHIP_NS = 700 * US
+    BATCH = 10
+    SAMPLE_NS = 70 * US
 
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
         self.unmatched = 0
-        self.shipped = 0
+        self.pending_samples = self.BATCH
+        self.shipped: list[int] = []
 
     def awaits_pong(self, now: int, before: int, after: int) -> bool:
         return False
@@ -131,20 +133,23 @@ class _ShipCosts:
 
     def expire(self, now: int) -> None: ...
 
-    def take_samples(self, match_all: bool) -> object:
-        return "samples"
+    def take_samples(self, match_all: bool, limit: int | None) -> int:
+        taken = min(self.pending_samples, limit if limit is not None else self.pending_samples)
+        self.pending_samples -= taken
+        return taken
 
     def take_lost(self) -> None:
         return None
 
-    def send(self, frame: object) -> None:
-        self.clock.now += self.SHIP_NS
-        self.shipped += 1
+    def send(self, samples: int) -> None:
+        self.clock.now += samples * self.SAMPLE_NS
+        self.shipped.append(samples)
 
 
-def test_a_step_that_cannot_end_before_the_next_send_waits_for_a_wider_window(monkeypatch) -> None:
-    """Shipping costs 700 µs here: once learned, it goes ahead only where 700 µs fit before the next
-    send (less the guard), and unconditionally once the batch is ``MAX_SHIP_DELAY_NS`` old."""
+def test_shipping_takes_what_fits_before_the_next_send(monkeypatch) -> None:
+    """Shipping costs 70 µs a sample here: once learned, a round ships the oldest samples that end
+    before the next send (less a margin), and the whole batch, flagged, once it is
+    ``MAX_SHIP_DELAY_NS`` old."""
     clock = _Clock()
     monkeypatch.setattr(housekeeping, "time", clock)
     monkeypatch.setattr(housekeeping, "GC_THRESHOLD", 10**9)
@@ -155,23 +160,22 @@ def test_a_step_that_cannot_end_before_the_next_send_waits_for_a_wider_window(mo
         keeper = housekeeping.Housekeeper(
             fake, fake, interval_ns=INTERVAL_NS, flush_interval_ns=50 * MS, next_send_ns=lambda: next_send[0]
         )
-        shipped_after = []
 
-        def round_at(advance_ns: int, send_in_ns: int) -> None:
+        def round_at(advance_ns: int, send_in_ns: int, new_samples: int) -> None:
+            fake.pending_samples += new_samples
             clock.now += advance_ns
             next_send[0] = clock.now + send_in_ns
             keeper.run()
-            shipped_after.append(fake.shipped)
 
-        round_at(60 * MS, 10 * MS)  # cost unknown yet: it ships, and learns 700 µs
-        round_at(60 * MS, 600 * US)  # a batch is due, but 700 µs do not fit in 600 µs
-        round_at(1 * MS, 850 * US)  # nor before the guard (200 µs) ahead of a send 850 µs away
-        round_at(1 * MS, 2 * MS)  # they fit
-        round_at(60 * MS, 300 * US)  # no room again...
-        round_at(housekeeping.MAX_SHIP_DELAY_NS, 300 * US)  # ...until the batch is overdue: forced
-        assert shipped_after == [1, 1, 1, 2, 2, 3]
+        round_at(60 * MS, 10 * MS, 0)  # cost unknown yet: all 10 go, and it learns 70 µs a sample
+        round_at(60 * MS, 300 * US, 10)  # (300 - 20) µs hold 4 of them
+        round_at(1 * MS, 250 * US, 0)  # no: the batch of 50 ms has not built up again
+        round_at(60 * MS, 70 * US, 0)  # 6 waiting, and a send inside the 200 µs guard: no round
+        round_at(housekeeping.MAX_SHIP_DELAY_NS, 70 * US, 0)  # ...until they are overdue: all 6, forced
+        assert fake.shipped == [10, 4, 6]
+        assert fake.pending_samples == 0
         return keeper.events.entries()
 
     entries = uvloop.run(scenario())
-    ships = [(kind, start, end) for kind, start, end in entries if kind & ~FORCED == SHIP]
-    assert [kind & FORCED for kind, _, _ in ships] == [0, 0, FORCED]
+    ships = [kind for kind, _, _ in entries if kind & ~FORCED == SHIP]
+    assert [kind & FORCED for kind in ships] == [0, 0, FORCED]

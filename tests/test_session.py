@@ -132,6 +132,22 @@ def test_matched_pongs_are_samples_and_warmup_is_excluded() -> None:
     assert h.session.take_lost() is None
 
 
+def test_a_limited_take_hands_over_the_oldest_samples_and_keeps_the_rest() -> None:
+    h = Scripted(iterations=5)
+    h.send(5)
+    for seq in range(1, 6):
+        h.pong(seq, rtt_ns=MS + seq)
+    h.session.match()
+    assert h.session.pending_samples == 5
+    head = h.session.take_samples(match_all=False, limit=2)
+    assert head.seq == [1, 2] and [t4 - t1 for t1, t4 in zip(head.t1, head.t4)] == [MS + 1, MS + 2]
+    assert len(head.kernel) == len(head.t4_user) == 2  # every column cut at the same place
+    assert h.session.pending_samples == 3
+    rest = h.session.take_samples(limit=10)
+    assert rest.seq == [3, 4, 5] and len(rest.processing_ns) == 3
+    assert h.session.pending_samples == 0 and h.session.take_samples() is None
+
+
 def test_pong_at_exactly_the_timeout_matches_one_ns_later_is_late_and_lost() -> None:
     h = Scripted(iterations=2)
     h.send(2)

@@ -33,6 +33,8 @@ MAX_SHIP_DELAY_NS = 250_000_000
 #: Half-width of the window around a pong's expected arrival kept free, and the room a run
 #: needs before the next send; capped at a quarter of the send interval for fast schedules.
 GUARD_NS = 200_000
+#: Room left before the next send when a quiet round plans its steps (their costs are running means).
+SEND_MARGIN_NS = 20_000
 #: How often the timer looks for a quiet window when no pong comes to trigger one.
 TIMER_S = 0.01
 #: Young objects before a collection by hand (CPython's own first threshold).
@@ -41,13 +43,17 @@ GC_THRESHOLD = 700
 #: (no quiet window on a jittery path) a backlog this long makes a bounded round go ahead anyway.
 MATCH_BUDGET = 32
 
+#: Matched samples that make a batch worth shipping before the flush interval: at fast schedules a
+#: batch of 50 ms no longer fits between two sends, and shipping it anyway would delay several.
+SHIP_AFTER = 64
 #: Weight of the newest duration in each step's running cost (RFC 6298's 1/8): one slow round
 #: (a stall of the machine) must not keep a step out of every window for long.
 COST_GAIN = 0.125
 
 #: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
 MATCH, PREPARE, EXPIRE, SHIP, GC, RUN = 1, 2, 3, 4, 5, 6
-#: Or-ed into an entry's kind when the run went ahead without a quiet window (the shipping deadline).
+#: Or-ed into an entry's kind when it went ahead without a quiet window, or without room before the
+#: next send (the shipping deadline, a long backlog).
 FORCED = 16
 
 
@@ -103,7 +109,7 @@ class Housekeeper:
         self._last_ship = time.perf_counter_ns()
         self._triggered = False
         self._timer: asyncio.Task | None = None
-        # Running means of each step's duration (ns; matching per pong): what a window must hold.
+        # Running means of each step's duration (ns; matching per pong, shipping per sample): what a window must hold.
         self._cost = dict.fromkeys((MATCH, PREPARE, EXPIRE, SHIP, GC), 0.0)
 
     def start(self) -> None:
@@ -144,53 +150,67 @@ class Housekeeper:
     def run(self) -> None:
         """One round of housekeeping if the loop is quiet now (or a batch is overdue, or the backlog long).
 
-        A round is bounded: it matches at most ``MATCH_BUDGET`` pongs, declares losses only
-        once nothing waits unmatched (a pong in the inbox must not be declared lost), and
-        in a quiet round each step must fit before the next send (``_fits``).
+        In a quiet round each step goes ahead only if it fits before the next send
+        (``_fits``): matching as many pongs as fit (``MATCH_BUDGET`` at most), declaring
+        losses only once nothing waits unmatched (a pong in the inbox must not be declared
+        lost), shipping once ``SHIP_AFTER`` samples wait or the flush interval passed (small
+        batches fit where a large one would not). Without a quiet window only what is owed
+        runs, flagged ``FORCED``: a batch ``MAX_SHIP_DELAY_NS`` old, a bounded match of a
+        long backlog.
         """
         now = time.perf_counter_ns()
-        session, log = self._session, self.events
+        session = self._session
+        quiet = self.quiet(now)
         overdue = now - self._last_ship >= MAX_SHIP_DELAY_NS
-        forced = overdue or session.unmatched >= MATCH_BUDGET
-        if not forced and not self.quiet(now):
+        backlog = session.unmatched >= MATCH_BUDGET
+        if not (quiet or overdue or backlog):
             return
-        flag = FORCED if forced else 0
         send = self._next_send()
-        end = send - self.guard_ns if send is not None and not forced else None
+        end = send - SEND_MARGIN_NS if send is not None else None
         decided = now
         matchable = min(session.unmatched, MATCH_BUDGET)
-        if end is not None and self._cost[MATCH]:
+        if quiet and end is not None and self._cost[MATCH]:
             matchable = min(matchable, max(1, int((end - now) / self._cost[MATCH])))
-        if end is None or now < end:
-            now = self._step(MATCH, flag, now, lambda: session.match(matchable), max(matchable, 1))
-        if self._fits(PREPARE, now, end):
-            now = self._step(PREPARE, flag, now, session.prepare_next)
-        if not session.unmatched and self._fits(EXPIRE, now, end):
-            now = self._step(EXPIRE, flag, now, lambda: session.expire(now))
-        if overdue or (now - self._last_ship >= self._flush_interval and self._fits(SHIP, now, end)):
+        match_fits = quiet and self._fits(MATCH, now, end)
+        if match_fits or backlog:
+            now = self._step(MATCH, match_fits, now, lambda: session.match(matchable), max(matchable, 1))
+        if quiet and self._fits(PREPARE, now, end):
+            now = self._step(PREPARE, True, now, session.prepare_next)
+        if quiet and not session.unmatched and self._fits(EXPIRE, now, end):
+            now = self._step(EXPIRE, True, now, lambda: session.expire(now))
+        ship_due = now - self._last_ship >= self._flush_interval or session.pending_samples >= SHIP_AFTER
+        pending = fitting = session.pending_samples
+        if end is not None and self._cost[SHIP]:
+            fitting = min(pending, int((end - now) / self._cost[SHIP]))  # the oldest that fit; the rest waits
+        # (with no sample waiting, a shipment still carries the losses and runs the watch)
+        ship_fits = quiet and ship_due and (fitting > 0 or (pending == 0 and self._fits(SHIP, now, end)))
+        batch = fitting if ship_fits and not overdue else pending
+        if ship_fits or overdue:
             start = now
-            now = self._step(SHIP, flag, now, self.ship)
+            now = self._step(SHIP, ship_fits, now, lambda: self.ship(limit=batch), max(batch, 1))
             self._watch(start)
             self._last_ship = now
-        if gc.get_count()[0] >= GC_THRESHOLD and self._fits(GC, now, end):
-            now = self._step(GC, flag, now, lambda: gc.collect(1))
-        log.add(RUN | flag, decided, now)
+        young = gc.get_count()[0]
+        if quiet and young >= GC_THRESHOLD and self._fits(GC, now, end, young):
+            now = self._step(GC, True, now, lambda: gc.collect(1), young)
+        self.events.add(RUN if quiet else RUN | FORCED, decided, now)
 
-    def _fits(self, kind: int, now: int, end: int | None) -> bool:
-        return end is None or now + self._cost[kind] <= end
+    def _fits(self, kind: int, now: int, end: int | None, units: int = 1) -> bool:
+        return end is None or now + self._cost[kind] * units <= end
 
-    def _step(self, kind: int, flag: int, start: int, work: Callable[[], object], units: int = 1) -> int:
-        """Run one step, log it and update its cost estimate; returns when it ended."""
+    def _step(self, kind: int, fits: bool, start: int, work: Callable[[], object], units: int = 1) -> int:
+        """Run one step, log it (``FORCED`` unless it ``fits``) and update its cost estimate; returns when it ended."""
         work()
         now = time.perf_counter_ns()
-        self.events.add(kind | flag, start, now)
+        self.events.add(kind if fits else kind | FORCED, start, now)
         cost = self._cost
         cost[kind] += ((now - start) / units - cost[kind]) * COST_GAIN if cost[kind] else (now - start) / units
         return now
 
-    def ship(self, match_all: bool = False) -> None:
-        """Send what was matched (everything received, with ``match_all``) and what was lost to the parent."""
-        samples = self._session.take_samples(match_all)
+    def ship(self, match_all: bool = False, limit: int | None = None) -> None:
+        """Send what was matched (everything received, with ``match_all``; the oldest ``limit`` samples,
+        with a limit) and what was lost to the parent."""
+        samples = self._session.take_samples(match_all, limit)
         if samples is not None:
             self._writer.send(samples)
         lost = self._session.take_lost()

@@ -335,13 +335,25 @@ class Session:
 
     # -- handing results to the pipe ---------------------------------------------------
 
-    def take_samples(self, match_all: bool = True) -> Samples | None:
-        """What was matched since the last call; first everything received, unless ``match_all`` is false."""
+    @property
+    def pending_samples(self) -> int:
+        """Samples matched and not taken yet."""
+        return len(self._pending_samples.seq)
+
+    def take_samples(self, match_all: bool = True, limit: int | None = None) -> Samples | None:
+        """What was matched since the last call (its oldest ``limit`` samples, with a limit); first
+        everything received, unless ``match_all`` is false."""
         if match_all:
             self.match()
         s = self._pending_samples
         if not s.seq:
             return None
+        if limit is not None and limit < len(s.seq):
+            columns = [getattr(s, name) for name in s.__struct_fields__]
+            head = Samples(*(column[:limit] for column in columns))
+            for column in columns:
+                del column[:limit]
+            return head
         self._pending_samples = _new_samples()
         return s
 
