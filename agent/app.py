@@ -138,7 +138,7 @@ class EchoAgent:
     async def _open(self, request: web.Request, platform: str, body: ConnectBody) -> web.Response:
         asked = self.session_ttl_s if body.duration_s is None else body.duration_s
         duration_s = min(math.ceil(asked), self.max_session_s)
-        echo = Echo(run_id=body.run_id)
+        echo = Echo(run_id=body.run_id, kernel_t3=body.kernel_t3)
         expires_at = int(time.time()) + duration_s
         try:
             # Our runner always names its platform; the original runner posts no body at all.

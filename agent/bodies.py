@@ -23,12 +23,14 @@ BODY_TIMEOUT_S = 10.0
 
 class ConnectBody(msgspec.Struct):
     """``run_id``: the runner's, carried by its every ping; a session given one answers no other pings.
-    ``duration_s``: how long the runner needs the session (the agent caps it)."""
+    ``duration_s``: how long the runner needs the session (the agent caps it). ``kernel_t3``: send each
+    pong's kernel transmit stamp after it, where the transport has one (udp)."""
 
     platform: str | None = None
     reliable: bool = True
     run_id: str | None = None
     duration_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    kernel_t3: bool = False
 
 
 class DisconnectBody(msgspec.Struct):

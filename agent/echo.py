@@ -16,7 +16,7 @@ import time
 import msgspec
 
 from engine.worker.clock import take_anchor
-from engine.worker.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong
+from engine.worker.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,14 @@ class Echo:
 
     With a ``run_id`` it answers only pings carrying it: the session's runner
     and no one else (a UDP echo would otherwise reflect to any spoofed source).
+    ``kernel_t3``: the runner asked for each pong's kernel transmit stamp, which a
+    transport that has it sends after the pong (``follow_up``).
     """
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, *, kernel_t3: bool = False) -> None:
         self.run_id = run_id
+        self.kernel_t3 = kernel_t3
+        self._last_seq: int | None = None  # the seq of the pong just built, None for a legacy one
         self.message_count = 0
         self.malformed = 0
         self.foreign = 0
@@ -53,6 +57,7 @@ class Echo:
             self.foreign += 1
             return None
         self.message_count += 1
+        self._last_seq = ping.seq
         if ping.seq is None:
             return ENCODER.encode(
                 Pong(
@@ -75,3 +80,9 @@ class Echo:
                 t2_kernel=t2_kernel,
             )
         )
+
+    def follow_up(self, t3_kernel_ns: int) -> bytes | None:
+        """The ``Stamp`` for the pong just answered, given when it left; None unless it was asked for."""
+        if not self.kernel_t3 or self._last_seq is None:
+            return None
+        return ENCODER.encode(Stamp(seq=self._last_seq, t3_ns=t3_kernel_ns))

@@ -81,11 +81,17 @@ def livekit_server(veth, tmp_path):
 @pytest.fixture
 def udp_echo() -> Iterator[dict]:
     """The agent's real UDP echo on 127.0.0.1, served by its own loop in a thread."""
+    with serving_udp_echo(Echo()) as credentials:
+        yield credentials
+
+
+@contextlib.contextmanager
+def serving_udp_echo(echo: Echo) -> Iterator[dict]:
+    """udp credentials of the agent's real UDP echo answering with ``echo``, on its own loop in a thread."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     endpoint = UdpEcho("127.0.0.1")
-    echo = Echo()
     credentials = asyncio.run_coroutine_threadsafe(endpoint.start(echo), loop).result(10)
     try:
         yield credentials

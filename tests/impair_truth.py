@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.impair.truth import Packet, legs, read_truth
+from engine.worker.session import LOSS_GRACE_NS
 from tests.conftest import CLI, ROOT, cli_env
 
 
@@ -25,7 +26,24 @@ def engine_counts(packets: list[Packet], *, timeout_ms: float, warmup: int, iter
     """lost, late, duplicate and out-of-order over measured pings, as the session counts them; and under
     ``with_warmup_*`` the same counts had warmup pongs been counted (what the engine must not report)."""
     sent = {p.seq: p.arrival_ns for p in packets if p.dir == "up" and p.copy == 0 and p.seq is not None}
-    pongs = sorted((p for p in packets if p.dir == "down" and p.departure_ns is not None), key=lambda p: p.departure_ns)
+    # The runner stops listening once every measured ping is answered in time or declared lost (timeout
+    # plus grace after it): a late pong held past that is never seen, by the engine or anyone.
+    timeout_ns = timeout_ms * 1e6
+    answered: dict[int, int] = {}
+    for p in packets:
+        if p.dir == "down" and p.seq in sent and p.departure_ns and p.departure_ns - sent[p.seq] <= timeout_ns:
+            answered[p.seq] = min(answered.get(p.seq, p.departure_ns), p.departure_ns)
+    heard_until = max(
+        answered.get(seq, sent[seq] + timeout_ns + LOSS_GRACE_NS) for seq in sent if warmup < seq <= warmup + iterations
+    )
+    pongs = sorted(
+        (
+            p
+            for p in packets
+            if p.dir == "down" and p.seq is not None and p.departure_ns is not None and p.departure_ns < heard_until
+        ),
+        key=lambda p: p.departure_ns,
+    )  # (seq None: a pong's follow-up stamp)
     state: dict[int, str] = {}
     counts = dict.fromkeys(("late", "duplicate", "out_of_order", "with_warmup_events"), 0)
     max_seen = 0

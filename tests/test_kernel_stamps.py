@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import statistics
 import time
 
@@ -16,16 +17,18 @@ import numpy as np
 import pytest
 import uvloop
 
+from agent.echo import Echo
 from engine.worker.clock import Anchor, take_anchor
+from engine.worker.protocol import PONG_DECODER, STAMP_DECODER, encode_ping_sized
 from engine.worker.session import Session
-from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Samples
 from tests.agent_stub import StubAgent, legacy, modern
-from tests.conftest import scripted_echo
+from tests.conftest import scripted_echo, serving_udp_echo
 from transports.kernel_stamps import FORCE_USER_ENV
 from transports.udp import UdpClient
 
 MS = 1_000_000
-ALL_KERNEL = {"t1": "kernel", "t2": "kernel", "t3": "user", "t4": "kernel"}
+ALL_KERNEL = dict.fromkeys(("t1", "t2", "t3", "t4"), "kernel")
 ALL_USER = dict.fromkeys(("t1", "t2", "t3", "t4"), "user")
 #: The kernel turns receive stamping on lazily (net_enable_timestamp defers it to a work item), so
 #: the very first datagrams after a socket asks can arrive unstamped: they are the warmup here.
@@ -62,6 +65,7 @@ def ping_pong(credentials: dict, count: int, interval_s: float, paused: frozense
             deadline = time.monotonic() + 5
             while session.arrivals < count + WARMUP and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # the last pong's follow-up stamp, when the echo sends them
             samples = session.take_samples()
         finally:
             await client.close()
@@ -81,6 +85,43 @@ def test_kernel_stamps_lie_between_the_user_stamps(udp_echo: dict) -> None:
     assert (t4 <= t4_user).all(), "a kernel RX stamp after the user-space stamp of the same pong"
     # The agent's time between its kernel t2 and its t3 lies inside the kernel round trip.
     assert (t4 - t1 > np.array(s.processing_ns)).all()
+
+
+def test_asked_for_it_the_echo_follows_each_pong_with_the_instant_it_left() -> None:
+    with serving_udp_echo(Echo("stamps", kernel_t3=True)) as credentials:
+        assert credentials["kernel_t3"] is True
+        s, anchor, _ = ping_pong(credentials, 300, 0.001)
+    assert s.kernel == [KERNEL_T1 | KERNEL_T2 | KERNEL_T3 | KERNEL_T4] * 300
+    # Four kernel stamps of one host's CLOCK_REALTIME, in the order the packets went (t1 and t4 put back
+    # on the wall clock through the anchor they were moved to the perf timeline with: exact).
+    wall = anchor.wall_ns - anchor.perf_ns
+    t1, t2, t3, t4 = np.array(s.t1) + wall, np.array(s.t2), np.array(s.t3), np.array(s.t4) + wall
+    assert (t1 < t2).all() and (t2 < t3).all() and (t3 < t4).all()
+    assert (np.array(s.processing_ns) == t3 - t2).all()
+
+
+def test_a_follow_up_is_sent_only_where_pong_and_stamp_fit_in_the_ping() -> None:
+    """No amplification: pong + stamp never outweigh the ping they answer."""
+    with serving_udp_echo(Echo("stamps", kernel_t3=True)) as credentials:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.3)
+            sock.connect((credentials["host"], credentials["port"]))
+            replies = {}
+            for seq, size in ((1, credentials["min_ping_bytes"]), (2, 280)):
+                ping = encode_ping_sized(seq, time.time_ns() / 1e6, "stamps", size)
+                sock.send(ping)
+                got = []
+                try:
+                    while True:
+                        got.append(sock.recv(4096))
+                except TimeoutError:
+                    pass
+                assert sum(map(len, got)) <= len(ping)
+                replies[seq] = got
+    pong, stamp = replies[1]
+    assert PONG_DECODER.decode(pong).seq == 1 and STAMP_DECODER.decode(stamp).seq == 1
+    assert STAMP_DECODER.decode(stamp).t3_ns >= PONG_DECODER.decode(pong).t3_ns
+    assert len(replies[2]) == 1 and PONG_DECODER.decode(replies[2][0]).seq == 2  # the pong alone
 
 
 def test_forced_fallback_uses_user_stamps_and_says_so_once(udp_echo: dict, monkeypatch) -> None:
@@ -142,5 +183,5 @@ def test_agents_without_kernel_stamps_still_work(cli, tmp_path, reply, one_way) 
         result, _ = _result(cli, tmp_path, "--agent-url", agent.url)
     meta = result["metadata"]
     assert result["statistics"]["successful_messages"] == 200
-    assert meta["timestamp_source"] == {**ALL_KERNEL, "t2": "user"}
+    assert meta["timestamp_source"] == {**ALL_KERNEL, "t2": "user", "t3": "user"}
     assert meta["one_way_available"] is one_way

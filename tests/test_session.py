@@ -15,8 +15,9 @@ import pytest
 
 from agent.echo import Echo
 from engine.worker.clock import Anchor, take_anchor
-from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, encode_ping_sized
+from engine.worker.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp, encode_ping_sized
 from engine.worker.session import COUNTERS, LOSS_GRACE_NS, RECENT_ARRIVALS, Session
+from ipc.frames import KERNEL_T3
 
 MS = 1_000_000
 TIMEOUT = 100 * MS
@@ -146,6 +147,30 @@ def test_a_limited_take_hands_over_the_oldest_samples_and_keeps_the_rest() -> No
     rest = h.session.take_samples(limit=10)
     assert rest.seq == [3, 4, 5] and len(rest.processing_ns) == 3
     assert h.session.pending_samples == 0 and h.session.take_samples() is None
+
+
+def stamp_bytes(seq: int, t3_ns: int) -> bytes:
+    return ENCODER.encode(Stamp(seq=seq, t3_ns=t3_ns))
+
+
+def test_a_follow_up_stamp_gives_its_sample_the_kernel_t3_when_it_can_be_right() -> None:
+    h = Scripted(iterations=5, warmup=1)
+    h.send(6)
+    t3_user = {seq: T2_BASE + seq * INTERVAL + 40_000 for seq in range(1, 7)}
+    for seq, lead_ns in ((1, 5_000), (2, 5_000), (3, -1), (4, 2 * 10**9), (5, 0)):
+        h.pong(seq, rtt_ns=MS)
+        h.receive(stamp_bytes(seq, t3_user[seq] + lead_ns), h.t1[seq] + MS + 20_000)
+    h.pong(6, rtt_ns=MS)
+    h.receive(b'{"type":"stamp","seq":6}', h.t1[6] + MS + 20_000)  # no t3_ns: malformed
+    assert h.session.arrivals == 6  # follow-ups are not pongs
+    s = h.samples()
+    assert s["seq"] == [2, 3, 4, 5, 6]  # seq 1 was warmup: its stamp has no sample to go to
+    kernel_t3 = [bool(k & KERNEL_T3) for k in s["kernel"]]
+    # 5 µs after the user-space t3: taken. Before it, or 2 s after it: cannot be that pong's departure.
+    assert kernel_t3 == [True, False, False, True, False]
+    assert s["t3"] == [t3_user[2] + 5_000, t3_user[3], t3_user[4], t3_user[5], t3_user[6]]
+    assert s["processing_ns"] == [45_000, 40_000, 40_000, 40_000, 40_000]
+    assert h.session.counters == counters(malformed=1)
 
 
 def test_pong_at_exactly_the_timeout_matches_one_ns_later_is_late_and_lost() -> None:

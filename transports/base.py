@@ -22,6 +22,8 @@ Receiver = Callable[..., None]
 #: ``handler(payload, t2_ns[, t2_kernel]) -> reply or None`` — t2 is wall time in ns:
 #: the kernel's receive stamp when ``t2_kernel`` is true, else ``time.time_ns()``
 #: taken first thing on receipt; the handler stamps t3 itself just before returning.
+#: An echo that learns when its pong left (udp's kernel transmit stamp) hands that to the
+#: handler's ``follow_up(t3_kernel_ns)`` and sends what it returns, if anything, after the pong.
 EchoHandler = Callable[..., "bytes | None"]
 
 #: ``notify(kind, detail)`` — something the user should hear about mid-run, called

@@ -13,9 +13,12 @@ a work item) when no socket used it before: a datagram in the first instants aft
 
 from __future__ import annotations
 
+import asyncio
 import os
+import select
 import socket
 import struct
+from collections.abc import Callable
 
 SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)  # 37 on x86-64 and arm64
 SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
@@ -87,3 +90,26 @@ def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]], most: int) -
         if ns and send_number >= 0:
             out.append((send_number, ns))
     return taken
+
+
+class Watch:
+    """Calls ``readable()`` on the running loop whenever ``sock`` has a datagram or an error-queue entry.
+
+    libuv stops a watched fd for good on EPOLLERR, which the error queue raises after
+    every stamped send: the loop watches an epoll set holding the socket instead, which
+    is only ever readable.
+    """
+
+    def __init__(self, sock: socket.socket, readable: Callable[[], None]) -> None:
+        self._set = select.epoll()
+        self._set.register(sock.fileno(), select.EPOLLIN)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._set.fileno(), readable)
+
+    def pending(self) -> bool:
+        """Something is waiting that the reader has not taken yet."""
+        return bool(self._set.poll(0))
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._set.fileno())
+        self._set.close()

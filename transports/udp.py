@@ -14,9 +14,7 @@ the largest pong the protocol allows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import select
 import socket
 import time
 from collections.abc import Mapping
@@ -34,8 +32,9 @@ MAX_DATAGRAM = 65536
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: Most error-queue entries read when the loop was woken by them alone.
 ERROR_QUEUE_DRAIN = 1024
-#: Pings at least this long get a pong no longer than themselves (the largest pong is 270 bytes).
-MIN_PING_BYTES = 288
+#: Pings at least this long get a pong and its follow-up ``Stamp`` no longer than themselves together
+#: (the largest pong is 270 bytes, the largest stamp 70).
+MIN_PING_BYTES = 344
 
 
 def _udp_socket() -> socket.socket:
@@ -74,11 +73,7 @@ class UdpClient(BytesOnTheWire):
             notify("warning", f"{refused}; t1 and t4 are user-space stamps")
         self.kernel_stamps = refused is None
         self._sock, self._receiver = sock, receiver
-        # libuv stops a watched fd for good on EPOLLERR, which the error queue raises after every
-        # send: the loop watches an epoll set holding the socket instead, which is only ever readable.
-        self._watch = select.epoll()
-        self._watch.register(sock.fileno(), select.EPOLLIN)
-        asyncio.get_running_loop().add_reader(self._watch.fileno(), self._readable)
+        self._watch = kernel_stamps.Watch(sock, self._readable)
 
     def _readable(self) -> None:
         """One datagram, stamped on return from ``recvmsg``; then any transmit stamps still queued.
@@ -105,7 +100,7 @@ class UdpClient(BytesOnTheWire):
     def input_waiting(self) -> bool:
         """A datagram (or a transmit stamp) is ready but not read yet: after a stall the loop runs its
         timers before it polls, and housekeeping must not start in front of a pong already here."""
-        return bool(self._watch.poll(0))
+        return self._watch.pending()
 
     def take_tx_stamps(self) -> list[tuple[int, int]]:
         """Transmit stamps read so far: (send number from 0, CLOCK_REALTIME ns); empty without kernel stamps."""
@@ -127,7 +122,6 @@ class UdpClient(BytesOnTheWire):
 
     async def close(self) -> None:
         if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._watch.fileno())
             self._watch.close()
             self._sock.close()
             self._sock = None
@@ -137,24 +131,37 @@ class UdpClient(BytesOnTheWire):
 
 
 class UdpEcho:
-    """Agent side: a datagram socket on ``host`` that answers each ping where it came from."""
+    """Agent side: a datagram socket on ``host`` that answers each ping where it came from.
+
+    With the kernel's transmit stamps, the handler's ``follow_up`` (the runner
+    asked for ``kernel_t3``) gets each pong's and its ``Stamp`` goes out after
+    the pong: the pong carries the user-space t3, stamped before it was encoded,
+    the follow-up the instant it left. Pong and follow-up together are never
+    longer than the ping (``MIN_PING_BYTES`` leaves room for both).
+    """
 
     def __init__(self, host: str = "127.0.0.1", *, reliable: bool = True) -> None:
         self._host = host
         self._sock: socket.socket | None = None
         self._handler: EchoHandler | None = None
+        self._follow_up = None
+        self._stamps_due = 0  # sends whose transmit stamp is not read yet
+        self._tx: list[tuple[int, int]] = []
         self.withheld = 0  # replies longer than their ping, not sent
 
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
         sock = _udp_socket()
         sock.bind((self._host, 0))
-        refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS)
+        wants_t3 = getattr(handler, "kernel_t3", False)
+        refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS | (kernel_stamps.TX_FLAGS if wants_t3 else 0))
         if refused:
-            log.warning("%s; t2 is a user-space stamp", refused)
+            log.warning("%s; t2 and t3 are user-space stamps", refused)
+        elif wants_t3:
+            self._follow_up = handler.follow_up
         self._sock, self._handler = sock, handler
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        self._watch = kernel_stamps.Watch(sock, self._readable)
         host, port = sock.getsockname()[:2]
-        return {"host": host, "port": port, "min_ping_bytes": MIN_PING_BYTES}
+        return {"host": host, "port": port, "min_ping_bytes": MIN_PING_BYTES, "kernel_t3": self._follow_up is not None}
 
     def _readable(self) -> None:
         sock, handler = self._sock, self._handler
@@ -162,9 +169,9 @@ class UdpEcho:
             try:
                 data, ancillary, _, addr = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:  # a runner that went away: nothing to answer
-                return
+                break
             t2 = kernel_stamps.stamp_ns(ancillary)
             reply = handler(data, t2, True) if t2 else handler(data, time.time_ns(), False)
             if reply is None:
@@ -174,13 +181,37 @@ class UdpEcho:
                     log.warning("not answering pings shorter than their pong (%d < %d bytes)", len(data), len(reply))
                 self.withheld += 1
                 continue
-            try:
-                sock.sendto(reply, addr)
-            except OSError:  # a full buffer: this pong is lost, as on any network
-                pass
+            if self._send(reply, addr) and self._follow_up is not None:
+                self._send_follow_up(len(data) - len(reply), addr)
+        if self._stamps_due:  # stamps the kernel queued late (each wakes this reader with EPOLLERR)
+            self._stamps_due -= kernel_stamps.read_tx_stamps(sock, self._tx, self._stamps_due)
+            self._tx.clear()
+
+    def _send(self, data: bytes, addr: Any) -> bool:
+        try:
+            self._sock.sendto(data, addr)
+        except OSError:  # a full buffer: this message is lost, as on any network
+            return False
+        if self._follow_up is not None:
+            self._stamps_due += 1
+        return True
+
+    def _send_follow_up(self, room: int, addr: Any) -> None:
+        """The pong just sent left when the kernel stamped it (normally queued before ``sendto``
+        returned); its ``Stamp`` follows if it fits in what the ping's length leaves."""
+        tx = self._tx
+        self._stamps_due -= kernel_stamps.read_tx_stamps(self._sock, tx, self._stamps_due)
+        if len(tx) != 1:  # the pong's stamp not queued yet (or stale ones): no follow-up this time
+            tx.clear()
+            return
+        stamp = self._follow_up(tx.pop()[1])
+        if stamp is not None and len(stamp) <= room:
+            self._send(stamp, addr)
+            self._stamps_due -= kernel_stamps.read_tx_stamps(self._sock, tx, self._stamps_due)
+            tx.clear()
 
     async def close(self) -> None:
         if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._watch.close()
             self._sock.close()
             self._sock = None

@@ -2,7 +2,7 @@
 
 JSON lines: a header (the spec, addresses, clock), then one line per copy of a
 datagram: direction, arrival index, copy (1 = the duplicate), the ping/pong
-``seq`` when the payload is one of ours, size, kernel arrival instant
+``seq`` when the payload is one of ours (null for anything else, a follow-up stamp included), size, kernel arrival instant
 (SO_TIMESTAMPNS), the drawn delay, the planned release, the departure instant
 (read just before the send call; null when dropped) and the fate. All instants
 are CLOCK_REALTIME ns. The relay keeps raw tuples and this module turns them
@@ -42,6 +42,7 @@ class Packet(msgspec.Struct):
 
 
 class _Seq(msgspec.Struct):
+    type: str = ""
     seq: int | None = None
 
 
@@ -50,11 +51,13 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def seq_of(data: bytes) -> int | None:
-    """The ``seq`` of a ping or pong of this benchmark; None for any other payload."""
+    """The ``seq`` of a ping or pong of this benchmark; None for any other payload (a pong's follow-up
+    stamp carries its pong's seq, and is not that pong)."""
     try:
-        return _SEQ.decode(data).seq
+        message = _SEQ.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    return message.seq if message.type in ("ping", "pong") else None
 
 
 #: What the relay appends per copy: (dir, index, copy, payload, arrival, delay, release, departure, fate).

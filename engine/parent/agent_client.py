@@ -110,7 +110,8 @@ async def connect(
     own ``expires_at`` is on its clock, which may be set differently.
     """
     url = _url(base, "connect")
-    body: dict[str, Any] = {"platform": platform, "reliable": reliable}
+    # kernel_t3: every pong's kernel transmit stamp, sent after it where the echo has one (agents before it ignore it)
+    body: dict[str, Any] = {"platform": platform, "reliable": reliable, "kernel_t3": True}
     if run_id is not None:
         body["run_id"] = run_id
     if duration_s is not None:

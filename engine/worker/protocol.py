@@ -60,7 +60,19 @@ class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     t2_kernel: bool = False
 
 
+class Stamp(msgspec.Struct, tag_field="type", tag="stamp"):
+    """Agent -> runner, right after a pong, when the runner asked for it (udp's ``kernel_t3``): the
+    kernel's transmit stamp of that pong, epoch ns. A pong cannot carry the instant it leaves."""
+
+    seq: Count
+    t3_ns: EpochNs
+
+
+#: How every ``Stamp`` starts on the wire (its tag is encoded first): told apart from a pong without decoding.
+STAMP_PREFIX = b'{"type":"stamp"'
+
 PING_DECODER = msgspec.json.Decoder(Ping)
+STAMP_DECODER = msgspec.json.Decoder(Stamp)
 PONG_DECODER = msgspec.json.Decoder(Pong)
 ENCODER = msgspec.json.Encoder()
 

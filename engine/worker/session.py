@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.worker.clock import Anchor
-from engine.worker.protocol import DECODE_ERRORS, decode_pong, encode_ping_sized
-from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T4, Lost, Samples
+from engine.worker.protocol import DECODE_ERRORS, STAMP_DECODER, STAMP_PREFIX, decode_pong, encode_ping_sized
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Lost, Samples
 from transports.base import BytesOnTheWire
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ COUNTERS = ("late", "duplicate", "out_of_order", "malformed", "unknown")
 
 #: Pongs remembered for when the next ones are due; until this many came back there is no estimate.
 RECENT_ARRIVALS = 8
+#: Samples looked at, newest first, for the one a follow-up ``Stamp`` belongs to (it comes right after its pong).
+STAMP_SEARCH = 8
+#: A kernel t3 later than the pong's user-space t3 by more than this is not believed (the pong left at once).
+MAX_T3_LEAD_NS = 1_000_000_000
+
 #: Pings looked at, newest first, for a pong due: the check runs after every arrival, and after a
 #: stall (a huge estimate) scanning every ping in flight would cost more than the stall itself.
 SCAN_LIMIT = 64
@@ -96,6 +101,8 @@ class Session:
         self._state = bytearray(n)
         self._next_payload: Any = None
         self._inbox: list[tuple[Any, int, int]] = []
+        self._stamps_waiting = 0  # follow-up Stamps (each pong's kernel t3) in the inbox, behind their pongs
+        self._stamps_come = False  # a follow-up Stamp was applied: the newest sample may still get one
         self.arrivals = 0  # messages received, matched or not: the reply poller watches it
         self.sent = 0
         self.resolved = 0  # measured pings received or lost
@@ -146,9 +153,13 @@ class Session:
     # -- receiving ------------------------------------------------------------------
 
     def on_receive(self, data: Any, t4: int, t4_kernel_wall: int = 0) -> None:
-        """The transport's receiver: keep the stamped message; conversion, decoding and matching wait for ``match()``."""
+        """The transport's receiver: keep the stamped message; conversion, decoding and matching wait for ``match()``.
+        A follow-up ``Stamp`` waits in the inbox behind its pong, counted apart (``awaits_pong`` counts pongs)."""
         self._inbox.append((data, t4, t4_kernel_wall))
-        self.arrivals += 1
+        if type(data) is bytes and data.startswith(STAMP_PREFIX):
+            self._stamps_waiting += 1
+        else:
+            self.arrivals += 1
 
     def match(self, limit: int | None = None) -> None:
         """Pair transmit stamps, then decode and match what was received, oldest first: everything,
@@ -160,7 +171,33 @@ class Session:
             batch = self._inbox[:limit]
             del self._inbox[:limit]
         for data, t4, t4_kernel_wall in batch:
-            self._match_one(self._from_wire(data), t4, t4_kernel_wall)
+            if self._stamps_waiting and type(data) is bytes and data.startswith(STAMP_PREFIX):
+                self._stamps_waiting -= 1
+                self._apply_stamp(data)
+            else:
+                self._match_one(self._from_wire(data), t4, t4_kernel_wall)
+
+    def _apply_stamp(self, data: bytes) -> None:
+        """Put a pong's kernel t3 in its sample (matched just before: the stamp came right behind the
+        pong), if that is still here: t3 and processing move to it. A stamp that cannot be right
+        (before the user-space t3, or long after it) is ignored, and the sample keeps the user-space
+        t3 (``timestamp_source`` then says for how many samples t3 is the kernel's)."""
+        try:
+            stamp = STAMP_DECODER.decode(data)
+        except DECODE_ERRORS as exc:
+            self._count("malformed", exc)
+            return
+        s = self._pending_samples
+        for i in range(len(s.seq) - 1, max(-1, len(s.seq) - 1 - STAMP_SEARCH), -1):
+            if s.seq[i] != stamp.seq:
+                continue
+            t2, t3 = s.t2[i], s.t3[i]
+            if t2 and t3 <= stamp.t3_ns <= t3 + MAX_T3_LEAD_NS and not s.kernel[i] & KERNEL_T3:
+                s.t3[i] = stamp.t3_ns
+                s.processing_ns[i] = stamp.t3_ns - t2
+                s.kernel[i] |= KERNEL_T3
+                self._stamps_come = True
+            return
 
     @property
     def unmatched(self) -> int:
@@ -281,7 +318,7 @@ class Session:
                 awaited.append(seq)
             seq -= 1
         older = self.sent - self._settled - len(awaited)  # pending, but past their window: answered first
-        answered = max(0, len(self._inbox) - older)
+        answered = max(0, len(self._inbox) - self._stamps_waiting - older)
         del awaited[max(0, len(awaited) - answered) :]  # newest first: drop the oldest
         return any(self._t1[seq] + low - before_ns <= now_ns for seq in awaited)
 
@@ -342,17 +379,23 @@ class Session:
 
     def take_samples(self, match_all: bool = True, limit: int | None = None) -> Samples | None:
         """What was matched since the last call (its oldest ``limit`` samples, with a limit); first
-        everything received, unless ``match_all`` is false."""
+        everything received, unless ``match_all`` is false. Without ``match_all`` (mid-run) the newest
+        sample waits for the next batch while its follow-up ``Stamp`` may still be on its way."""
         if match_all:
             self.match()
         s = self._pending_samples
-        if not s.seq:
+        count = len(s.seq)
+        if not match_all and self._stamps_come and count and not s.kernel[-1] & KERNEL_T3:
+            count -= 1
+        if limit is not None:
+            count = min(count, limit)
+        if not count:
             return None
-        if limit is not None and limit < len(s.seq):
+        if count < len(s.seq):
             columns = [getattr(s, name) for name in s.__struct_fields__]
-            head = Samples(*(column[:limit] for column in columns))
+            head = Samples(*(column[:count] for column in columns))
             for column in columns:
-                del column[:limit]
+                del column[:count]
             return head
         self._pending_samples = _new_samples()
         return s
