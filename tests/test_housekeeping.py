@@ -172,10 +172,12 @@ def test_shipping_takes_what_fits_before_the_next_send(monkeypatch) -> None:
         round_at(1 * MS, 250 * US, 0)  # no: the batch of 50 ms has not built up again
         round_at(60 * MS, 70 * US, 0)  # 6 waiting, and a send inside the 200 µs guard: no round
         round_at(housekeeping.MAX_SHIP_DELAY_NS, 70 * US, 0)  # ...until they are overdue: all 6, forced
-        assert fake.shipped == [10, 4, 6]
+        round_at(1 * MS, 70 * US, housekeeping.MAX_BATCH - 1)  # young, and one short of a batch too long
+        round_at(1 * MS, 70 * US, 1)  # a batch that long goes at once, forced: memory and stalls stay bounded
+        assert fake.shipped == [10, 4, 6, housekeeping.MAX_BATCH]
         assert fake.pending_samples == 0
         return keeper.events.entries()
 
     entries = uvloop.run(scenario())
     ships = [kind for kind, _, _ in entries if kind & ~FORCED == SHIP]
-    assert [kind & FORCED for kind in ships] == [0, 0, FORCED]
+    assert [kind & FORCED for kind in ships] == [0, 0, FORCED, FORCED]

@@ -46,6 +46,9 @@ MATCH_BUDGET = 32
 #: Matched samples that make a batch worth shipping before the flush interval: at fast schedules a
 #: batch of 50 ms no longer fits between two sends, and shipping it anyway would delay several.
 SHIP_AFTER = 64
+#: Samples that go whether or not a window holds them: a bounded batch is a bounded stall (and the
+#: worker's memory stays flat) where waiting for the shipping deadline would let it grow unbounded.
+MAX_BATCH = 4 * SHIP_AFTER
 #: Weight of the newest duration in each step's running cost (RFC 6298's 1/8): one slow round
 #: (a stall of the machine) must not keep a step out of every window for long.
 COST_GAIN = 0.125
@@ -155,13 +158,13 @@ class Housekeeper:
         losses only once nothing waits unmatched (a pong in the inbox must not be declared
         lost), shipping once ``SHIP_AFTER`` samples wait or the flush interval passed (small
         batches fit where a large one would not). Without a quiet window only what is owed
-        runs, flagged ``FORCED``: a batch ``MAX_SHIP_DELAY_NS`` old, a bounded match of a
-        long backlog.
+        runs, flagged ``FORCED``: a batch ``MAX_SHIP_DELAY_NS`` old or ``MAX_BATCH`` long, a
+        bounded match of a long backlog.
         """
         now = time.perf_counter_ns()
         session = self._session
         quiet = self.quiet(now)
-        overdue = now - self._last_ship >= MAX_SHIP_DELAY_NS
+        overdue = now - self._last_ship >= MAX_SHIP_DELAY_NS or session.pending_samples >= MAX_BATCH
         backlog = session.unmatched >= MATCH_BUDGET
         if not (quiet or overdue or backlog):
             return
