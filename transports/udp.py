@@ -152,12 +152,17 @@ class UdpEcho:
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
         sock = _udp_socket()
         sock.bind((self._host, 0))
-        wants_t3 = getattr(handler, "kernel_t3", False)
-        refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS | (kernel_stamps.TX_FLAGS if wants_t3 else 0))
-        if refused:
-            log.warning("%s; t2 and t3 are user-space stamps", refused)
-        elif wants_t3:
-            self._follow_up = handler.follow_up
+        refused_tx = None
+        if getattr(handler, "kernel_t3", False):
+            refused_tx = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS | kernel_stamps.TX_FLAGS)
+            if refused_tx is None:
+                self._follow_up = handler.follow_up
+        if self._follow_up is None:  # receive stamps alone, which older kernels may still give
+            refused = kernel_stamps.enable(sock, kernel_stamps.RX_FLAGS)
+            if refused:
+                log.warning("%s; t2 and t3 are user-space stamps", refused)
+            elif refused_tx:
+                log.warning("%s for transmit stamps; t3 is a user-space stamp", refused_tx)
         self._sock, self._handler = sock, handler
         self._watch = kernel_stamps.Watch(sock, self._readable)
         host, port = sock.getsockname()[:2]
