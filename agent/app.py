@@ -40,6 +40,8 @@ DEFAULT_MAX_SESSIONS = 10
 #: The longest session granted unless ``--max-session-s`` says otherwise: a forgotten Daily room costs money.
 MAX_SESSION_S = 4 * 3600
 _SWEEP_INTERVAL_S = 5.0
+#: Most a runner gets of ``busy_poll_us`` (a session's echo polling around each ping costs this host CPU).
+MAX_POLL_US = 2000
 #: Platforms whose echo answers any address that sends to it: a session there needs the runner's run_id.
 _REFLECTING = ("udp",)
 
@@ -138,7 +140,7 @@ class EchoAgent:
     async def _open(self, request: web.Request, platform: str, body: ConnectBody) -> web.Response:
         asked = self.session_ttl_s if body.duration_s is None else body.duration_s
         duration_s = min(math.ceil(asked), self.max_session_s)
-        echo = Echo(run_id=body.run_id, kernel_t3=body.kernel_t3)
+        echo = Echo(run_id=body.run_id, kernel_t3=body.kernel_t3, busy_poll_us=min(body.busy_poll_us, MAX_POLL_US))
         expires_at = int(time.time()) + duration_s
         try:
             # Our runner always names its platform; the original runner posts no body at all.

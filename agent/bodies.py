@@ -24,13 +24,15 @@ BODY_TIMEOUT_S = 10.0
 class ConnectBody(msgspec.Struct):
     """``run_id``: the runner's, carried by its every ping; a session given one answers no other pings.
     ``duration_s``: how long the runner needs the session (the agent caps it). ``kernel_t3``: send each
-    pong's kernel transmit stamp after it, where the transport has one (udp)."""
+    pong's kernel transmit stamp after it, where the transport has one (udp). ``busy_poll_us``: poll for
+    up to this long around each expected ping instead of sleeping (udp; the agent may grant less)."""
 
     platform: str | None = None
     reliable: bool = True
     run_id: str | None = None
     duration_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     kernel_t3: bool = False
+    busy_poll_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
 
 class DisconnectBody(msgspec.Struct):

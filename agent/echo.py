@@ -27,12 +27,14 @@ class Echo:
     With a ``run_id`` it answers only pings carrying it: the session's runner
     and no one else (a UDP echo would otherwise reflect to any spoofed source).
     ``kernel_t3``: the runner asked for each pong's kernel transmit stamp, which a
-    transport that has it sends after the pong (``follow_up``).
+    transport that has it sends after the pong (``follow_up``). ``busy_poll_us``:
+    the runner asked the echo to poll, not sleep, while a ping is due (udp).
     """
 
-    def __init__(self, run_id: str | None = None, *, kernel_t3: bool = False) -> None:
+    def __init__(self, run_id: str | None = None, *, kernel_t3: bool = False, busy_poll_us: int = 0) -> None:
         self.run_id = run_id
         self.kernel_t3 = kernel_t3
+        self.busy_poll_us = busy_poll_us
         self._last_seq: int | None = None  # the seq of the pong just built, None for a legacy one
         self.message_count = 0
         self.malformed = 0

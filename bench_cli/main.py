@@ -181,7 +181,7 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     envvar="BUSY_POLL_US",
     show_envvar=True,
     default=0,
-    help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. 0 = off.",
+    help="Keep the worker polling up to this many µs after each ping instead of sleeping; lowers RTT on fast local paths when the echo has its own CPU, burns CPU ≈ RTT × rate. On udp (t4 from the kernel) the echo polls instead, around each expected ping, up to what the agent grants (2,000 µs). 0 = off.",
 )
 @click.option(
     "--connect-timeout",

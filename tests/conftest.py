@@ -11,8 +11,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from agent import READY_PREFIX
 from agent.echo import Echo
 from testbed import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
@@ -118,3 +120,24 @@ def scripted_echo(rtt_us: int, busy: bool = False) -> Iterator[dict]:
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def agent_url():
+    """A real echo agent process (webrtc and udp) on 127.0.0.1, for a module's tests."""
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith(READY_PREFIX), line
+    yield line[len(READY_PREFIX) :].strip()
+    proc.terminate()
+    assert proc.wait(10) == 0
+
+
+def call(method: str, url: str, **kw) -> tuple[int, object]:
+    async def go():
+        async with aiohttp.ClientSession() as http:
+            async with http.request(method, url, **kw) as resp:
+                body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+                return resp.status, body
+
+    return asyncio.run(go())

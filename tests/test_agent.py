@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 
-import aiohttp
 import pytest
 
-from agent import READY_PREFIX
 from engine.worker.clock import boot_id
 from engine.worker.protocol import PONG_DECODER, encode_ping_sized
-
-
-@pytest.fixture(scope="module")
-def agent_url():
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--port", "0"], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert line.startswith(READY_PREFIX), line
-    yield line[len(READY_PREFIX) :].strip()
-    proc.terminate()
-    assert proc.wait(10) == 0
-
-
-def call(method: str, url: str, **kw) -> tuple[int, object]:
-    async def go():
-        async with aiohttp.ClientSession() as http:
-            async with http.request(method, url, **kw) as resp:
-                body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-                return resp.status, body
-
-    return asyncio.run(go())
+from tests.conftest import call
 
 
 def test_health_reports_platforms_and_boot_id(agent_url):

@@ -22,6 +22,7 @@ from typing import Any
 
 from transports import kernel_stamps
 from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
+from transports.echo_poll import EchoPoller
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,9 @@ class UdpEcho:
     asked for ``kernel_t3``) gets each pong's and its ``Stamp`` goes out after
     the pong: the pong carries the user-space t3, stamped before it was encoded,
     the follow-up the instant it left. Pong and follow-up together are never
-    longer than the ping (``MIN_PING_BYTES`` leaves room for both).
+    longer than the ping (``MIN_PING_BYTES`` leaves room for both). With the
+    handler's ``busy_poll_us`` (the runner asked, and the agent granted it),
+    the loop polls while a ping is due instead of sleeping (``EchoPoller``).
     """
 
     def __init__(self, host: str = "127.0.0.1", *, reliable: bool = True) -> None:
@@ -147,6 +150,7 @@ class UdpEcho:
         self._follow_up = None
         self._stamps_due = 0  # sends whose transmit stamp is not read yet
         self._tx: list[tuple[int, int]] = []
+        self._poller: EchoPoller | None = None
         self.withheld = 0  # replies longer than their ping, not sent
 
     async def start(self, handler: EchoHandler) -> dict[str, Any]:
@@ -165,11 +169,20 @@ class UdpEcho:
                 log.warning("%s for transmit stamps; t3 is a user-space stamp", refused_tx)
         self._sock, self._handler = sock, handler
         self._watch = kernel_stamps.Watch(sock, self._readable)
+        poll_us = getattr(handler, "busy_poll_us", 0)
+        if poll_us:
+            self._poller = EchoPoller(poll_us * 1000, self._watch.pending, self._readable)
         host, port = sock.getsockname()[:2]
-        return {"host": host, "port": port, "min_ping_bytes": MIN_PING_BYTES, "kernel_t3": self._follow_up is not None}
+        return {
+            "host": host,
+            "port": port,
+            "min_ping_bytes": MIN_PING_BYTES,
+            "kernel_t3": self._follow_up is not None,
+            "busy_poll_us": poll_us,
+        }
 
     def _readable(self) -> None:
-        sock, handler = self._sock, self._handler
+        sock, handler, poller = self._sock, self._handler, self._poller
         while True:
             try:
                 data, ancillary, _, addr = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
@@ -177,6 +190,8 @@ class UdpEcho:
                 break
             except OSError:  # a runner that went away: nothing to answer
                 break
+            if poller is not None:
+                poller.arrived(time.perf_counter_ns())
             t2 = kernel_stamps.stamp_ns(ancillary)
             reply = handler(data, t2, True) if t2 else handler(data, time.time_ns(), False)
             if reply is None:
@@ -191,6 +206,8 @@ class UdpEcho:
         if self._stamps_due:  # stamps the kernel queued late (each wakes this reader with EPOLLERR)
             self._stamps_due -= kernel_stamps.read_tx_stamps(sock, self._tx, self._stamps_due)
             self._tx.clear()
+        if poller is not None:
+            poller.rearm()
 
     def _send(self, data: bytes, addr: Any) -> bool:
         try:
@@ -217,6 +234,8 @@ class UdpEcho:
 
     async def close(self) -> None:
         if self._sock is not None:
+            if self._poller is not None:
+                self._poller.close()
             self._watch.close()
             self._sock.close()
             self._sock = None

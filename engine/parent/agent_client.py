@@ -101,6 +101,7 @@ async def connect(
     duration_s: float | None = None,
     *,
     run_id: str | None = None,
+    busy_poll_us: int = 0,
 ) -> tuple[str, dict[str, Any]]:
     """Ask the agent for a room/session lasting ``duration_s`` whose echo answers this run's pings;
     returns (room_id, the platform's credentials).
@@ -116,6 +117,8 @@ async def connect(
         body["run_id"] = run_id
     if duration_s is not None:
         body["duration_s"] = math.ceil(duration_s)
+    if busy_poll_us:  # the udp echo then polls around each ping too (the agent may grant less)
+        body["busy_poll_us"] = busy_poll_us
     asked_at = time.time()
     answer = await _request("POST", url, body, ConnectAnswer, timeout_s)
     room_id, credentials = answer.get("room_id"), answer.get(platform)

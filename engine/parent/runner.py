@@ -75,12 +75,14 @@ async def _handshake(
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
     room_id, credentials = await agent_client.connect(
-        url, platform, settings.reliable, timeout_s, duration_s, run_id=settings.run_id
+        url, platform, settings.reliable, timeout_s, duration_s, run_id=settings.run_id, busy_poll_us=settings.busy_poll_us
     )
     mode = choose_mode(settings.clock_mode, health.boot_id)
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     if "min_ping_bytes" in credentials:  # pings were padded to at least this, whatever --payload-bytes said
         agent["min_ping_bytes"] = credentials["min_ping_bytes"]
+    if credentials.get("busy_poll_us"):  # the echo polled around each ping for up to this long
+        agent["busy_poll_us"] = credentials["busy_poll_us"]
     room_url = credentials.get("room_url") or credentials.get("server_url")  # Daily's; LiveKit's as the original
     room_url = room_url if isinstance(room_url, str) else None
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)

@@ -134,7 +134,10 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         cpu_at_start = time.process_time()
         start = phased_start(time.perf_counter_ns() + START_DELAY_NS, spec.interval_ns, spec.phase_ns)
         session.prepare(start)
-        poller = ReplyPoller(lambda: session.arrivals, spec.busy_poll_ns)
+        # A kernel-stamped t4 does not wait for this process to wake: polling for it would only burn CPU
+        # (on udp --busy-poll-us makes the echo poll instead, see transports/echo_poll.py).
+        stamps_t4 = getattr(transport, "kernel_stamps", False)
+        poller = ReplyPoller(lambda: session.arrivals, 0 if stamps_t4 else spec.busy_poll_ns)
 
         def send(k: int, due: int) -> None:
             session.send(k, due)
