@@ -28,12 +28,13 @@ RATIOS = {
     "engine_vs_python_p50": ("engine", "python", "p50_us"),
     "engine_vs_python_p99": ("engine", "python", "p99_us"),
 }
-#: The engine issue's performance requirement, like for like: sockperf's client busy-waits,
-#: so the target row is the engine with --busy-poll-us; the default (sleeping) row is shown beside it.
 #: The udp engine's RTT comes from kernel stamps (t1 TX, t4 RX): it should measure no more than
-#: sockperf, whose stamps are user-space, at the median, and stay within 1.2x at p99.
+#: sockperf, whose stamps are user-space, at the median, and stay within 1.2x at p99. Both engine
+#: rows carry the targets; like for like is the engine with --busy-poll-us, whose echo does not sleep
+#: while a ping is due, as sockperf's client does not (it busy-waits).
 TARGETS = {
-    "engine_poll_vs_sockperf_p50": 1.6,
+    "engine_poll_vs_sockperf_p50": 1.0,
+    "engine_poll_vs_sockperf_p99": 1.2,
     "engine_sink_vs_engine_p50": 1.05,
     "engine_vs_sockperf_p50": 1.0,
     "engine_vs_sockperf_p99": 1.2,
@@ -51,8 +52,8 @@ CHECKED = {
 _OPS = {"≤": float.__le__, "≥": float.__ge__, "=": float.__eq__}
 
 _LABELS = {
-    "engine_poll_vs_sockperf_p50": "RTT p50 engine+poll / sockperf",
-    "engine_poll_vs_sockperf_p99": "RTT p99 engine+poll / sockperf",
+    "engine_poll_vs_sockperf_p50": "RTT p50 engine+poll (kernel stamps, the echo polling) / sockperf",
+    "engine_poll_vs_sockperf_p99": "RTT p99 engine+poll (kernel stamps, the echo polling) / sockperf",
     "engine_vs_sockperf_p50": "RTT p50 engine (kernel stamps) / sockperf",
     "engine_sink_vs_engine_p50": "RTT p50 engine with InfluxDB sink / without",
     "engine_vs_sockperf_p99": "RTT p99 engine (kernel stamps) / sockperf",

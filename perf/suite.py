@@ -30,7 +30,8 @@ from perf import PerfError, analysis, engine_udp, first_pong, impair, memory, pi
 
 #: Rows in the order they run within a round.
 ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python")
-#: The engine_poll row's --busy-poll-us: like sockperf's client, it does not sleep while a pong is due.
+#: The engine_poll row's --busy-poll-us: on udp the echo then does not sleep while a ping is due, as
+#: sockperf's client does not while its pong is (the worker's t4 is the kernel's: it need not poll).
 BUSY_POLL_US = 1000
 
 
