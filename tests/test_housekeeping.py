@@ -11,6 +11,7 @@ decisions, not about wall time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from multiprocessing.connection import Connection
@@ -181,3 +182,31 @@ def test_shipping_takes_what_fits_before_the_next_send(monkeypatch) -> None:
     entries = uvloop.run(scenario())
     ships = [kind for kind, _, _ in entries if kind & ~FORCED == SHIP]
     assert [kind & FORCED for kind in ships] == [0, 0, FORCED, FORCED]
+
+
+def test_no_round_runs_after_stop_not_even_one_an_arrival_queued() -> None:
+    """The worker closes its transport right after ``stop()``: a round queued by a late pong must not
+    look at it (it did, once: a closed epoll set, and a traceback in an interrupted run)."""
+    looked: list[int] = []
+
+    class Session:
+        unmatched = 0
+        pending_samples = 0
+
+        def awaits_pong(self, now: int, before: int, after: int) -> bool:
+            looked.append(now)
+            return True
+
+    async def scenario() -> None:
+        keeper = housekeeping.Housekeeper(
+            Session(), None, interval_ns=INTERVAL_NS, flush_interval_ns=50 * MS, next_send_ns=lambda: None
+        )
+        keeper.after_arrival()  # a pong came: a round is queued behind it
+        await keeper.stop()
+        await asyncio.sleep(0.01)
+        assert looked == []
+        keeper.after_arrival()
+        await asyncio.sleep(0.01)
+        assert looked == []
+
+    uvloop.run(scenario())

@@ -111,6 +111,7 @@ class Housekeeper:
         self._loop = asyncio.get_running_loop()
         self._last_ship = time.perf_counter_ns()
         self._triggered = False
+        self._stopped = False
         self._timer: asyncio.Task | None = None
         # Running means of each step's duration (ns; matching per pong, shipping per sample): what a window must hold.
         self._cost = dict.fromkeys((MATCH, PREPARE, EXPIRE, SHIP, GC), 0.0)
@@ -124,6 +125,8 @@ class Housekeeper:
         self._timer = self._loop.create_task(self._tick())
 
     async def stop(self) -> None:
+        """No round runs after this, not even one an arrival queued: the transport closes next."""
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             try:
@@ -222,7 +225,8 @@ class Housekeeper:
 
     def _triggered_run(self) -> None:
         self._triggered = False
-        self.run()
+        if not self._stopped:
+            self.run()
 
     async def _tick(self) -> None:
         while True:
