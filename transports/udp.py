@@ -183,9 +183,11 @@ class UdpEcho:
 
     def _readable(self) -> None:
         sock, handler, poller = self._sock, self._handler, self._poller
+        read = 0
         while True:
             try:
                 data, ancillary, _, addr = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES)
+                read += 1
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # a runner that went away: nothing to answer
@@ -203,8 +205,9 @@ class UdpEcho:
                 continue
             if self._send(reply, addr) and self._follow_up is not None:
                 self._send_follow_up(len(data) - len(reply), addr)
-        if self._stamps_due:  # stamps the kernel queued late (each wakes this reader with EPOLLERR)
-            self._stamps_due -= kernel_stamps.read_tx_stamps(sock, self._tx, self._stamps_due)
+        if self._stamps_due or not read:  # stamps the kernel queued late (each wakes this reader with EPOLLERR);
+            taken = kernel_stamps.read_tx_stamps(sock, self._tx, self._stamps_due or ERROR_QUEUE_DRAIN)  # woken by
+            self._stamps_due = max(0, self._stamps_due - taken)  # them alone: empty the queue, or it wakes us forever
             self._tx.clear()
         if poller is not None:
             poller.rearm()
