@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import uvloop
@@ -10,11 +11,14 @@ from engine.worker import pacer as pacer_module
 from engine.worker.pacer import Pacer
 
 MS = 1_000_000
+TICK_OVER = "tick over"
 
 
 def run_schedule(count: int, interval_ns: int, block_at: int | None = None) -> tuple[list, list, int, int]:
-    """Run a Pacer to its end; returns (k, due) fired, perf stamps at each fire, timer arms, start."""
-    fired: list[tuple[int, int]] = []
+    """Run a Pacer to its end; returns (k, due) fired, perf stamps at each fire, timer arms, start.
+    After ping ``block_at + 1`` fires, a loop callback appends ``TICK_OVER`` to ``fired``: it runs once
+    the pacer's callback in progress returns, so what fired before it left in the same tick."""
+    fired: list = []
     stamps: list[int] = []
     arms: list[tuple[int, int]] = []
     real_arm = pacer_module.TimerFd.arm_at
@@ -29,6 +33,8 @@ def run_schedule(count: int, interval_ns: int, block_at: int | None = None) -> t
         def fire(k: int, due: int) -> None:
             stamps.append(time.perf_counter_ns())
             fired.append((k, due))
+            if block_at is not None and k == block_at + 1:
+                asyncio.get_running_loop().call_soon(fired.append, TICK_OVER)
             if k == block_at:
                 time.sleep(interval_ns * 3.5 / 1e9)  # the loop stalls over the next three due instants
 
@@ -54,12 +60,12 @@ def test_every_ping_fires_once_on_the_grid_from_one_arming() -> None:
 
 def test_a_stalled_loop_sends_the_overdue_pings_at_once_with_their_own_due_instants() -> None:
     fired, stamps, _, start = run_schedule(10, 2 * MS, block_at=3)
+    assert fired.index(TICK_OVER) >= 7  # pings 4, 5 and 6 came due during the stall: one tick sent them all
+    fired.remove(TICK_OVER)
     assert [k for k, _ in fired] == list(range(10))  # none skipped (no coordinated omission)
     assert all(due == start + k * 2 * MS for k, due in fired)
-    # pings 4, 5 and 6 came due during the stall and left together on the next tick, late
     stall_end = stamps[3] + 7 * MS
-    assert all(stamps[k] >= stall_end for k in (4, 5, 6))
-    assert stamps[6] - stamps[4] < 2 * MS
+    assert all(stamps[k] >= stall_end for k in (4, 5, 6))  # late, and sent as such
 
 
 def test_a_single_ping_and_an_empty_schedule_end() -> None:
