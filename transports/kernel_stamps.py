@@ -92,6 +92,39 @@ def read_tx_stamps(sock: socket.socket, out: list[tuple[int, int]], most: int) -
     return taken
 
 
+#: Most error-queue entries read when a reader was woken by them alone.
+ERROR_QUEUE_DRAIN = 1024
+
+
+class TxStamps:
+    """The transmit stamps a socket owes, one per stamped send, read into ``read``.
+
+    Each is taken right after its send (the kernel queues it before the send call
+    returns on most paths; left queued it would wake the loop with EPOLLERR a moment
+    later for the same system call plus a loop round), or by the reader when one came
+    late. Counting what is owed means no read ends in EAGAIN, an exception per ping.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._due = 0
+        self.read: list[tuple[int, int]] = []  # (send number from 0, CLOCK_REALTIME ns)
+
+    def after_send(self) -> None:
+        self._due += 1
+        self.take()
+
+    def take(self) -> None:
+        """Read the stamps owed that are queued by now."""
+        if self._due:
+            self._due -= read_tx_stamps(self._sock, self.read, self._due)
+
+    def drain(self) -> None:
+        """For a reader woken with no datagram: empty the error queue whatever it holds (an entry not
+        counted would otherwise wake it forever)."""
+        self._due = max(0, self._due - read_tx_stamps(self._sock, self.read, ERROR_QUEUE_DRAIN))
+
+
 class Watch:
     """Calls ``readable()`` on the running loop whenever ``sock`` has a datagram or an error-queue entry.
 

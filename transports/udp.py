@@ -31,8 +31,6 @@ MAX_DATAGRAM = 65536
 #: Receive buffer asked for (the kernel caps it at net.core.rmem_max): pongs and transmit stamps
 #: share it, and a worker starved of CPU for a second at 1,000 pings/s must not drop either.
 RECEIVE_BUFFER = 4 * 1024 * 1024
-#: Most error-queue entries read when the loop was woken by them alone.
-ERROR_QUEUE_DRAIN = 1024
 #: Pings at least this long get a pong and its follow-up ``Stamp`` no longer than themselves together
 #: (the largest pong is 270 bytes, the largest stamp 70).
 MIN_PING_BYTES = 344
@@ -52,8 +50,7 @@ class UdpClient(BytesOnTheWire):
         # UDP has one mode; ``reliable`` is accepted for a uniform constructor.
         self._sock: socket.socket | None = None
         self._receiver: Receiver | None = None
-        self._tx_stamps: list[tuple[int, int]] = []
-        self._stamps_due = 0  # sends whose transmit stamp is not read yet
+        self._tx: kernel_stamps.TxStamps | None = None
         self.kernel_stamps = False
         self._tx_stamps_usable = True
         self.waiting_for = "the udp socket"
@@ -74,6 +71,7 @@ class UdpClient(BytesOnTheWire):
             notify("warning", f"{refused}; t1 and t4 are user-space stamps")
         self.kernel_stamps = refused is None
         self._sock, self._receiver = sock, receiver
+        self._tx = kernel_stamps.TxStamps(sock)
         self._watch = kernel_stamps.Watch(sock, self._readable)
 
     def _readable(self) -> None:
@@ -83,20 +81,19 @@ class UdpClient(BytesOnTheWire):
         reading until EAGAIN would cost an exception per pong. A transmit stamp is
         normally read by ``send`` itself; this catches one the kernel queued late.
         """
-        sock = self._sock
         try:
-            data, ancillary, _, _ = sock.recvmsg(MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):  # woken by the error queue alone: empty it whatever it holds,
-            taken = kernel_stamps.read_tx_stamps(sock, self._tx_stamps, ERROR_QUEUE_DRAIN)  # or it wakes us forever
-            self._stamps_due = max(0, self._stamps_due - taken)
+            data, ancillary, _, _ = self._sock.recvmsg(
+                MAX_DATAGRAM, kernel_stamps.ANCILLARY_BYTES, socket.MSG_DONTWAIT
+            )
+        except (BlockingIOError, InterruptedError):  # woken by the error queue alone
+            self._tx.drain()
             return
         except OSError:  # e.g. ECONNREFUSED once the echo is gone: its pings count as lost
             pass
         else:
             t4 = time.perf_counter_ns()
             self._receiver(data, t4, kernel_stamps.stamp_ns(ancillary))
-        if self._stamps_due:
-            self._stamps_due -= kernel_stamps.read_tx_stamps(sock, self._tx_stamps, self._stamps_due)
+        self._tx.take()
 
     def input_waiting(self) -> bool:
         """A datagram (or a transmit stamp) is ready but not read yet: after a stall the loop runs its
@@ -105,17 +102,17 @@ class UdpClient(BytesOnTheWire):
 
     def take_tx_stamps(self) -> list[tuple[int, int]]:
         """Transmit stamps read so far: (send number from 0, CLOCK_REALTIME ns); empty without kernel stamps."""
-        stamps, self._tx_stamps = self._tx_stamps, []
+        if self._tx is None:
+            return []
+        stamps, self._tx.read = self._tx.read, []
         return stamps if self._tx_stamps_usable else []
 
     def send(self, data: bytes) -> None:
-        """Send, then take the send's transmit stamp at once: the kernel queues it before ``send``
-        returns on most paths, and left queued it would wake the loop (EPOLLERR) a moment later
-        for the same system call plus a loop round."""
+        """Send, then take the send's transmit stamp (``TxStamps``)."""
         try:
             self._sock.send(data)
             if self.kernel_stamps:
-                self._stamps_due += 1 - kernel_stamps.read_tx_stamps(self._sock, self._tx_stamps, 1)
+                self._tx.after_send()
         except OSError:  # a full buffer or a refused port: this ping is lost, the run goes on
             # The kernel may not have numbered this send: later transmit stamps could pair with the
             # wrong pings, so t1 stays user-space from here on (timestamp_source then says "kernel for N of M").
@@ -148,8 +145,7 @@ class UdpEcho:
         self._sock: socket.socket | None = None
         self._handler: EchoHandler | None = None
         self._follow_up = None
-        self._stamps_due = 0  # sends whose transmit stamp is not read yet
-        self._tx: list[tuple[int, int]] = []
+        self._tx: kernel_stamps.TxStamps | None = None
         self._poller: EchoPoller | None = None
         self.withheld = 0  # replies longer than their ping, not sent
 
@@ -168,6 +164,7 @@ class UdpEcho:
             elif refused_tx:
                 log.warning("%s for transmit stamps; t3 is a user-space stamp", refused_tx)
         self._sock, self._handler = sock, handler
+        self._tx = kernel_stamps.TxStamps(sock)
         self._watch = kernel_stamps.Watch(sock, self._readable)
         poll_us = getattr(handler, "busy_poll_us", 0)
         if poll_us:
@@ -205,10 +202,11 @@ class UdpEcho:
                 continue
             if self._send(reply, addr) and self._follow_up is not None:
                 self._send_follow_up(len(data) - len(reply), addr)
-        if self._stamps_due or not read:  # stamps the kernel queued late (each wakes this reader with EPOLLERR);
-            taken = kernel_stamps.read_tx_stamps(sock, self._tx, self._stamps_due or ERROR_QUEUE_DRAIN)  # woken by
-            self._stamps_due = max(0, self._stamps_due - taken)  # them alone: empty the queue, or it wakes us forever
-            self._tx.clear()
+        if read:
+            self._tx.take()  # stamps the kernel queued late
+        else:
+            self._tx.drain()  # woken by the error queue alone
+        self._tx.read.clear()
         if poller is not None:
             poller.rearm()
 
@@ -218,22 +216,20 @@ class UdpEcho:
         except OSError:  # a full buffer: this message is lost, as on any network
             return False
         if self._follow_up is not None:
-            self._stamps_due += 1
+            self._tx.after_send()
         return True
 
     def _send_follow_up(self, room: int, addr: Any) -> None:
         """The pong just sent left when the kernel stamped it (normally queued before ``sendto``
         returned); its ``Stamp`` follows if it fits in what the ping's length leaves."""
-        tx = self._tx
-        self._stamps_due -= kernel_stamps.read_tx_stamps(self._sock, tx, self._stamps_due)
-        if len(tx) != 1:  # the pong's stamp not queued yet (or stale ones): no follow-up this time
-            tx.clear()
+        read = self._tx.read  # (``_send`` took what was queued)
+        if len(read) != 1:  # the pong's stamp not queued yet (or stale ones): no follow-up this time
+            read.clear()
             return
-        stamp = self._follow_up(tx.pop()[1])
+        stamp = self._follow_up(read.pop()[1])
         if stamp is not None and len(stamp) <= room:
             self._send(stamp, addr)
-            self._stamps_due -= kernel_stamps.read_tx_stamps(self._sock, tx, self._stamps_due)
-            tx.clear()
+            read.clear()
 
     async def close(self) -> None:
         if self._sock is not None:
