@@ -28,8 +28,8 @@ from aiohttp import web
 from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody, read_body
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
-from engine import version
-from engine.worker.clock import boot_id
+from ipc.clock import boot_id
+from ipc.version import version
 from transports.base import TransportError
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from engine.worker.protocol import DECODE_ERRORS
+from ipc.protocol import DECODE_ERRORS
 
 #: Bodies are a few small fields or one SDP answer (a few KiB).
 MAX_BODY_BYTES = 64 * 1024

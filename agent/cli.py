@@ -16,10 +16,10 @@ from aiohttp import web
 from dotenv import load_dotenv
 
 import transports
-from agent import READY_PREFIX
 from agent.app import DEFAULT_MAX_SESSIONS, MAX_SESSION_S, EchoAgent
 from agent.connections import BACKLOG, ConnectionCap, connection_limit
 from agent.rooms import CredentialError, Rooms
+from ipc.children import AGENT_READY_PREFIX
 from ipc.lifeline import exit_with_parent
 
 TOKEN_ENV = "AGENT_TOKEN"
@@ -31,9 +31,18 @@ class _BadConfig(click.ClickException):
     exit_code = 2
 
 
+#: Where each platform's echo sessions live, as "module:Class": an agent imports only the SDKs of what it serves.
+ROOMS = {
+    "daily": "agent.daily_rooms:DailyRooms",
+    "livekit": "agent.livekit_rooms:LiveKitRooms",
+    "webrtc": "agent.rooms:LocalRooms",
+    "udp": "agent.rooms:LocalRooms",
+}
+
+
 def rooms_for(agent_kind: str, host: str, env: dict[str, str]) -> dict[str, Rooms]:
     """Each served platform's rooms, from the environment; raises ``CredentialError`` naming what is missing."""
-    return {p.name: transports.load(p.rooms).for_platform(p.name, host, env) for p in transports.AGENT_KINDS[agent_kind]}
+    return {p.name: transports.load(ROOMS[p.name]).for_platform(p.name, host, env) for p in transports.AGENT_KINDS[agent_kind]}
 
 
 def is_loopback(host: str) -> bool:
@@ -67,7 +76,7 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
     site = web.TCPSite(runner, host, port, backlog=BACKLOG)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
-    print(f"{READY_PREFIX}http://{bound_host}:{bound_port}", flush=True)
+    print(f"{AGENT_READY_PREFIX}http://{bound_host}:{bound_port}", flush=True)
     await stop.wait()
     await runner.cleanup()
 

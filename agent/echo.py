@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from engine.worker.clock import take_anchor
-from engine.worker.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp
+from ipc.clock import take_anchor
+from ipc.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp
 
 log = logging.getLogger(__name__)
 

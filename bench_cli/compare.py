@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from bench_cli.inputs import Group, grouped, load_results
-from engine.parent.compare import ALPHA, holm, loss_p_value, quantile_differences
-from engine.parent.errors import BenchError
+from engine.parent.results.compare import ALPHA, holm, loss_p_value, quantile_differences
+from engine.parent.results.files import Group, grouped, load_results
+from ipc.errors import BenchError
 
 #: Latency metrics compared, and the percentile of the RTT histogram each is.
 PERCENTILES = {"p50_rtt": 50.0, "p95_rtt": 95.0, "p99_rtt": 99.0}

@@ -17,9 +17,10 @@ import click
 from bench_cli.outputs import OutputPlan
 from bench_cli.sink import report_lines
 from bench_cli.summary import render, render_comparison
-from engine.parent import output_file, results
-from engine.parent.result_model import MultiResult
-from engine.parent.runner import RunOutcome
+from engine.parent.results import builder as results
+from engine.parent.results import output_file
+from engine.parent.results.model import MultiResult
+from engine.parent.supervision.runner import RunOutcome
 
 EXIT_PLATFORM_FAILED = 1
 #: An output could not be written (a full disk, say): everything else was, and one line names the path and errno.

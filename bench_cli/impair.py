@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from engine.impair.spec import SpecError, parse_spec
-from engine.parent.errors import BenchError
+from ipc.errors import BenchError
 
 SPEC_HELP = (
     "Impairment, comma-separated: [up.|down.]delay=MS|uniform:LOW:HIGH|normal:MEAN:SD|trace:FILE, "

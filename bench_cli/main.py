@@ -17,7 +17,6 @@ from pathlib import Path
 import click
 from dotenv import load_dotenv
 
-import engine
 import transports
 from bench_cli.compare import compare_cli
 from bench_cli.finish import finish
@@ -28,11 +27,12 @@ from bench_cli.progress import ProgressBar
 from bench_cli.report import report_cli
 from bench_cli.schedule import pop_schedule, schedule_options
 from bench_cli.sink import influx_options, sink_config
-from engine.parent import output_file
-from engine.parent.errors import BenchError
-from engine.parent.results import RunSettings
-from engine.parent.runner import check_settings, new_run_id, run_benchmark
-from engine.worker.protocol import MAX_MESSAGE_BYTES
+from engine.parent.results import output_file
+from engine.parent.settings import RunSettings
+from engine.parent.supervision.runner import check_settings, new_run_id, run_benchmark
+from ipc.errors import BenchError
+from ipc.protocol import MAX_MESSAGE_BYTES
+from ipc.version import version
 
 EXIT_BAD_INPUT = 2
 #: Platforms whose traffic the impairment proxy can carry: plain UDP, and WebRTC with an agent on loopback.
@@ -201,7 +201,7 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
 @influx_options
 @output_options
 @schedule_options
-@click.version_option(engine.version(), prog_name="benchmark-runner")
+@click.version_option(version(), prog_name="benchmark-runner")
 def cli(
     platform_,
     agent_url,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import click
 from click.core import ParameterSource
 
-from engine.parent.errors import BenchError
+from ipc.errors import BenchError
 
 
 def _on_command_line(param: click.Parameter, args: list[str]) -> bool:

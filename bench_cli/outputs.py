@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-import engine
-from engine.parent import hlog, output_file
-from engine.parent.errors import BenchError
-from engine.parent.measurements import Measurements
-from engine.parent.result_model import MultiResult, PlatformResult, Result
+from engine.parent.results import hlog, output_file
+from engine.parent.results.measurements import Measurements
+from engine.parent.results.model import MultiResult, PlatformResult, Result
+from ipc.errors import BenchError
+from ipc.version import version
 
 if TYPE_CHECKING:
-    from engine.parent.runner import RunOutcome
+    from engine.parent.supervision.runner import RunOutcome
 
 _OPTIONS = [
     click.option(
@@ -69,7 +69,7 @@ class OutputPlan:
     def write_hlog(self, outcome: RunOutcome) -> None:
         if self.hlog is not None:
             intervals = {p: run.interval_histograms() for p, run in outcome.runs.items()}
-            hlog.write(self.hlog, intervals, engine.version())
+            hlog.write(self.hlog, intervals, version())
 
 
 def summary_only(result: Result) -> Result:

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from engine.parent.aggregator import PlatformRun
+from engine.parent.analysis.aggregator import PlatformRun
 
 #: Seconds between progress lines when stderr is not a terminal.
 LINE_EVERY_S = 5.0

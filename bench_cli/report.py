@@ -14,12 +14,12 @@ from pathlib import Path
 
 import click
 
-from bench_cli import report_data, report_html
-from bench_cli.inputs import Group, day_of, grouped, load_results, result_files
-from engine.parent import output_file
-from engine.parent.errors import BenchError
-from engine.parent.measurements import FIELDS
-from engine.parent.result_model import load, platform_results
+from bench_cli import report_html
+from engine.parent.results import output_file, report_data
+from engine.parent.results.files import Group, day_of, grouped, load_results, result_files
+from engine.parent.results.measurements import FIELDS
+from engine.parent.results.model import load, platform_results
+from ipc.errors import BenchError
 
 
 def build(groups: list[Group], by_platform: list[Group], sources: int) -> dict:

@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import click
 
-from engine.parent.errors import BenchError
 from engine.parent.sinks import SPOOL_DIR_ENV, SinkConfig, default_spool_dir, spool
+from ipc.errors import BenchError
 
 _OPTIONS = [
     click.option(

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from engine.parent.result_model import PlatformResult
+from engine.parent.results.model import PlatformResult
 
 
 def _fmt(value: Any, unit: str = " ms") -> str:

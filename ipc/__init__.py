@@ -1,0 +1,1 @@
+"""The ground floor: every message format that crosses a process boundary (wire protocol, worker frames and spec, clock anchors), and what every process shares (timerfd, child processes, the version, the error type)."""

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.parent.errors import BenchError
+from ipc.errors import BenchError
 from perf import PerfError, report
 from perf.suite import ROWS, SECTIONS, SuiteSettings, run_suite
 

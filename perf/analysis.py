@@ -1,6 +1,6 @@
 """Analysis after the run: the side-by-side comparison at a million pings per platform, and the report.
 
-compare: ``engine.parent.compare.compare`` on two platforms of N RTTs each
+compare: ``engine.parent.results.compare.compare`` on two platforms of N RTTs each
 (AR(1) noise, so blocks are long as in a real run), in a fresh process: wall
 time and the rise of peak RSS (VmHWM). Reference, same process: sorting both
 samples once (the least any quantile method does). Target (issue 15): at
@@ -55,8 +55,8 @@ def compare_peak(n: int) -> dict[str, Any]:
     """In this process: the run's comparison of two platforms of n pings each; time (s) and RSS rise (MB)."""
     import numpy as np
 
-    from engine.parent.compare import compare
-    from engine.parent.result_model import Statistics
+    from engine.parent.results.compare import compare
+    from engine.parent.results.model import Statistics
 
     stats = Statistics(**{**dict.fromkeys(Statistics.__struct_fields__, 0), "total_messages": n})
     rtts = {"a": _series(n, 1, 1.0), "b": _series(n, 2, 1.01)}
@@ -83,8 +83,9 @@ def compare_peak(n: int) -> dict[str, Any]:
 def _write_files(folder: Path, files: int, n: int) -> None:
     import numpy as np
 
-    from engine.parent.offset import ClockMode
-    from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
+    from engine.parent.analysis.offset import ClockMode
+    from engine.parent.results.builder import platform_result, write_json
+    from engine.parent.settings import PlatformContext, RunSettings
     from testbed.synthetic_results import run_of
 
     for i in range(files):
@@ -100,7 +101,7 @@ def run(files: int, n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _write_files(folder, files, n)
-        from engine.parent.result_model import load
+        from engine.parent.results.model import load
 
         t0 = time.perf_counter()
         for path in sorted(folder.glob("*.json")):

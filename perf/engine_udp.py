@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent.results import RunSettings
-from engine.parent.runner import new_run_id, run_benchmark
+from engine.parent.settings import RunSettings
 from engine.parent.sinks import SinkConfig
-from engine.worker.protocol import encode_ping
+from engine.parent.supervision.runner import new_run_id, run_benchmark
+from ipc.protocol import encode_ping
 from perf import PerfError
 from transports.udp import MIN_PING_BYTES
 

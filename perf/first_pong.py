@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.parent.results import RunSettings
-from engine.parent.runner import new_run_id, run_benchmark
+from engine.parent.settings import RunSettings
+from engine.parent.supervision.runner import new_run_id, run_benchmark
 from perf import PerfError, report
 
 PLATFORMS = ("udp", "webrtc")

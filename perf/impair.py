@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from engine.impair.truth import legs, read_truth
-from engine.parent.embedded_agent import EmbeddedAgent
-from engine.parent.results import RunSettings
-from engine.parent.runner import new_run_id, run_benchmark
+from engine.parent.settings import RunSettings
+from engine.parent.supervision.embedded_agent import EmbeddedAgent
+from engine.parent.supervision.runner import new_run_id, run_benchmark
 from perf import PerfError, report
 from transports import kernel_stamps
 

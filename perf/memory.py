@@ -49,9 +49,10 @@ def status_kb(field: str) -> int:
 
 def parent_peak(n: int) -> dict[str, Any]:
     """In this process: feed n samples through the parent's path; RSS figures in MB."""
-    from engine.parent.aggregator import BYTES_PER_SAMPLE, PlatformRun
-    from engine.parent.offset import ClockMode
-    from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
+    from engine.parent.analysis.aggregator import BYTES_PER_SAMPLE, PlatformRun
+    from engine.parent.analysis.offset import ClockMode
+    from engine.parent.results.builder import platform_result, write_json
+    from engine.parent.settings import PlatformContext, RunSettings
     from ipc.frames import Done, Hello, decode, encode
 
     settings = RunSettings("mem", n, 1000.0, 1.0, 0, 0, "perf")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from engine.parent.aggregator import PlatformRun
+from engine.parent.analysis.aggregator import PlatformRun
 from ipc.frames import Done, Hello
 from ipc.pipe import FrameWriter, read_frames
 from perf import PerfError, report, synthetic

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.parent.runner import new_run_id
 from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.parent.supervision.runner import new_run_id
 from ipc.frames import Hello, Samples
 from perf import PerfError, engine_udp
 from perf.report import row

@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine.parent.embedded_agent import EmbeddedAgent
+from engine.parent.supervision.embedded_agent import EmbeddedAgent
 from perf import PerfError, analysis, engine_udp, first_pong, impair, memory, pipeline, pyref, schedule, sink, sockperf
 
 #: Rows in the order they run within a round.

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.parent.aggregator import PlatformRun
-from engine.parent.offset import ClockMode
-from engine.parent.result_model import MultiResult, PlatformResult, dumps, load
-from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results.builder import platform_result, write_json
+from engine.parent.results.model import MultiResult, PlatformResult, dumps, load
+from engine.parent.settings import PlatformContext, RunSettings
 from ipc.frames import Done, Hello, Lost, Samples
 
 WALL0 = 1_790_000_000_000_000_000

@@ -14,9 +14,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from agent import READY_PREFIX
 from agent.app import EchoAgent
-from engine.parent.embedded_agent import readline_within
+from ipc.children import AGENT_READY_PREFIX, readline_within
 
 #: Every in-process scenario is bounded as a whole.
 BOUND_S = 15.0
@@ -102,10 +101,10 @@ class AgentProcess:
         )
         line = readline_within(self._proc, self.start_timeout_s)
         self.output = line
-        if not line.startswith(READY_PREFIX):
+        if not line.startswith(AGENT_READY_PREFIX):
             self.stop(signal.SIGKILL)
             pytest.fail(f"echo-agent --platform {self.platform} did not start: {self.output}")
-        self.url = line.removeprefix(READY_PREFIX).strip().replace("//0.0.0.0:", "//127.0.0.1:")
+        self.url = line.removeprefix(AGENT_READY_PREFIX).strip().replace("//0.0.0.0:", "//127.0.0.1:")
         return self
 
     def stop(self, signum: int = signal.SIGTERM) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.worker.protocol import ENCODER, PING_DECODER, Pong
+from ipc.protocol import ENCODER, PING_DECODER, Pong
 from tests.threaded_app import ThreadedApp
 
 Reply = Callable[[bytes, int], list[bytes]]

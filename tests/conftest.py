@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent import READY_PREFIX
 from agent.echo import Echo
+from ipc.children import AGENT_READY_PREFIX
 from testbed import victoria as vm
 from tests.livekit_loopback.launch import ServerProcess
 from tests.netns import veth_namespace
@@ -127,8 +127,8 @@ def agent_url():
     """A real echo agent process (webrtc and udp) on 127.0.0.1, for a module's tests."""
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--port", "0"], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    assert line.startswith(READY_PREFIX), line
-    yield line[len(READY_PREFIX) :].strip()
+    assert line.startswith(AGENT_READY_PREFIX), line
+    yield line[len(AGENT_READY_PREFIX) :].strip()
     proc.terminate()
     assert proc.wait(10) == 0
 

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from engine.worker.clock import boot_id
-from engine.worker.protocol import PONG_DECODER, encode_ping_sized
+import transports
+from ipc.clock import boot_id
+from ipc.protocol import PONG_DECODER, encode_ping_sized
 from tests.conftest import call
 
 
@@ -94,3 +95,12 @@ def test_agent_on_every_interface_names_the_address_the_runner_used(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_every_platform_has_rooms_registered_by_the_agent():
+    """The platform descriptor names no agent class: the agent's own registry must cover every platform."""
+    from agent.cli import ROOMS
+    assert set(ROOMS) == set(transports.PLATFORMS)
+    for path in ROOMS.values():
+        rooms = transports.load(path)
+        assert all(callable(getattr(rooms, name, None)) for name in ("for_platform", "start", "open", "stop")), path

@@ -10,7 +10,7 @@ import pytest
 from agent.app import EchoAgent
 from agent.echo import Echo
 from agent.rooms import LocalRooms, Room
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import call, run, serving
 from tests.test_agent_public import request, webrtc_agent
 from transports.webrtc import WebRTCClient

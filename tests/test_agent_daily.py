@@ -11,12 +11,11 @@ import time
 import aiohttp
 import pytest
 
-from agent import READY_PREFIX
 from agent.app import EchoAgent
 from agent.daily_rooms import DailyRooms
 from agent.rooms import CredentialError
-from engine.parent.embedded_agent import readline_within
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.children import AGENT_READY_PREFIX, readline_within
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import agent_env, call, run, run_agent, serving
 from tests.daily_api_stub import DailyApiStub
 from tests.fake_daily import FakeDaily
@@ -315,7 +314,7 @@ def test_cli_with_a_good_key_listens_and_stops_cleanly(tmp_path, daily_api):
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
-    assert line.startswith(READY_PREFIX + "http://127.0.0.1:"), (line, err)
+    assert line.startswith(AGENT_READY_PREFIX + "http://127.0.0.1:"), (line, err)
     assert proc.returncode == 0, err
     assert probe.headers["Authorization"] == f"Bearer {KEY}"
     assert KEY not in line + out + err

@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 from livekit import api
 
-from agent import READY_PREFIX
 from agent.app import EchoAgent
 from agent.livekit_rooms import LiveKitRooms
 from agent.rooms import CredentialError
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.children import AGENT_READY_PREFIX
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.agent_http import AgentProcess, agent_env, call, run, run_agent, serving
 from tests.fake_livekit import FakeSfu
 from tests.threaded_app import ThreadedApp
@@ -253,7 +253,7 @@ def test_a_short_secret_is_one_line_of_our_own(tmp_path):
             assert agent.url
         assert agent.returncode == 0
     lines = agent.output.strip().splitlines()
-    assert lines[0].startswith(READY_PREFIX) and len(lines) == 2, agent.output
+    assert lines[0].startswith(AGENT_READY_PREFIX) and len(lines) == 2, agent.output
     assert "LIVEKIT_API_SECRET is 12 bytes" in lines[1] and short not in agent.output
 
 

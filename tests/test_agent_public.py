@@ -16,7 +16,7 @@ import time
 import aiohttp
 import pytest
 
-from engine.worker.protocol import PONG_DECODER, encode_ping_sized
+from ipc.protocol import PONG_DECODER, encode_ping_sized
 from tests.agent_http import AgentProcess, agent_env, call, run
 from transports.udp import MIN_PING_BYTES
 

@@ -1,10 +1,10 @@
-"""Cautions by clock mode: what a result says about its one-way values (engine/parent/cautions.py)."""
+"""Cautions by clock mode: what a result says about its one-way values (engine/parent/analysis/cautions.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.parent.offset import ClockMode
+from engine.parent.analysis.offset import ClockMode
 from tests import test_results
 from tests.test_results import result, run_with
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.parent import compare as cmp
-from engine.parent.result_model import Statistics
+from engine.parent.results import compare as cmp
+from engine.parent.results.model import Statistics
 
 
 def ar1(n: int, phi: float, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:

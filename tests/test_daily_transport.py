@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.echo import Echo
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.fake_daily import FakeDaily
 from transports.base import TransportError
 from transports.daily import DailyClient, DailyEcho

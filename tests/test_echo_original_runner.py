@@ -13,7 +13,7 @@ import json
 import time
 
 from agent.echo import Echo
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.fake_daily import FakeDaily
 from transports.daily import DailyEcho
 

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from agent.bodies import AnswerBody, ConnectBody, DisconnectBody, decode_body
 from agent.echo import Echo
-from engine.parent.aggregator import PlatformRun
-from engine.parent.offset import ClockMode
-from engine.parent.result_model import dumps
-from engine.parent.results import PlatformContext, RunSettings, platform_result
-from engine.worker.protocol import decode_pong
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results.builder import platform_result
+from engine.parent.results.model import dumps
+from engine.parent.settings import PlatformContext, RunSettings
 from ipc import frames
 from ipc.pipe import read_frames
+from ipc.protocol import decode_pong
 from tests.test_session import ANCHOR, T2_BASE, Scripted, due
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from engine.parent import histograms
-from engine.parent.result_model import dumps, load
+from engine.parent.results import histograms
+from engine.parent.results.model import dumps, load
 from engine.parent.sinks import SeriesInfo, lineproto
 from testbed.synthetic_results import result_of
 

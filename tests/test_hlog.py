@@ -9,8 +9,8 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from engine.parent.hdr import new_histogram
-from engine.parent.intervals import per_second
+from engine.parent.analysis.hdr import new_histogram
+from engine.parent.analysis.intervals import per_second
 
 
 def read_log(path) -> tuple[float, dict[str, list[HdrHistogram]]]:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from engine.worker.protocol import PING_DECODER
+from ipc.protocol import PING_DECODER
 from tests.agent_stub import StubAgent, modern
 from tests.test_session import T2_BASE, Scripted, counters
 

@@ -14,7 +14,7 @@ from engine.impair.process import READY_PREFIX, ProxyConfig, ProxyProcess
 from engine.impair.schedule import SWAP_GAP_NS, DirectionSchedule
 from engine.impair.spec import Delay, SpecError, parse_spec
 from engine.impair.truth import read_truth
-from engine.parent.embedded_agent import readline_within
+from ipc.children import readline_within
 from tests.conftest import CLI, cli_env
 from transports.sdp import candidate_addresses, rewrite_candidates
 

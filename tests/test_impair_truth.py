@@ -13,8 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from agent import READY_PREFIX
-from engine.parent.embedded_agent import start_child, stop_process
+from ipc.children import AGENT_READY_PREFIX, start_child, stop_process
 from tests.impair_truth import REALTIME, agent_env_with_clock_shift, engine_counts, per_ping, run_through_proxy
 
 TOLERANCE_MS = 0.3
@@ -119,7 +118,7 @@ def test_webrtc_through_the_proxy_moves_by_what_the_proxy_held(tmp_path):
 @pytest.fixture(scope="module")
 def agent_250_ms_ahead():
     argv = [*REALTIME, sys.executable, "-m", "agent", "--platform", "webrtc", "--host", "127.0.0.1", "--port", "0"]
-    proc, url = start_child(argv, READY_PREFIX, "clock-shifted agent", env=agent_env_with_clock_shift(SHIFT_NS))
+    proc, url = start_child(argv, AGENT_READY_PREFIX, "clock-shifted agent", env=agent_env_with_clock_shift(SHIFT_NS))
     yield url
     stop_process(proc)
 

@@ -9,9 +9,9 @@ import signal
 
 import pytest
 
-from engine.parent.aggregator import PlatformRun
-from engine.parent.orchestrator import Orchestrator
-from engine.parent.worker_process import WorkerProcess
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.supervision.orchestrator import Orchestrator
+from engine.parent.supervision.worker_process import WorkerProcess
 from ipc import frames
 from ipc.frames import Done, Event, Hello, Lost, Samples
 from ipc.pipe import FrameWriter, read_frames

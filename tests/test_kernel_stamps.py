@@ -18,10 +18,10 @@ import pytest
 import uvloop
 
 from agent.echo import Echo
-from engine.worker.clock import Anchor, take_anchor
-from engine.worker.protocol import PONG_DECODER, STAMP_DECODER, encode_ping_sized
 from engine.worker.session import Session
+from ipc.clock import Anchor, take_anchor
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Samples
+from ipc.protocol import PONG_DECODER, STAMP_DECODER, encode_ping_sized
 from tests.agent_stub import StubAgent, legacy, modern
 from tests.conftest import scripted_echo, serving_udp_echo
 from transports.kernel_stamps import FORCE_USER_ENV

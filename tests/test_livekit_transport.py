@@ -11,7 +11,7 @@ import pytest
 from livekit import api, rtc
 
 from agent.echo import Echo
-from engine.worker.protocol import PONG_DECODER, encode_ping
+from ipc.protocol import PONG_DECODER, encode_ping
 from tests.fake_livekit import FakeSfu
 from transports.base import TransportError
 from transports.livekit import ECHO_IDENTITY, RUNNER_IDENTITY, LiveKitClient, LiveKitEcho

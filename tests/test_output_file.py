@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.parent import output_file
-from engine.parent.results import write_json
+from engine.parent.results import output_file
+from engine.parent.results.builder import write_json
 
 RUN = ["--platform", "udp", "--iterations", "20", "--cooldown", "1"]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, mount)")

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from engine.parent.aggregator import PlatformRun
-from engine.parent.offset import ClockMode
-from engine.parent.result_model import dumps
-from engine.parent.results import PlatformContext, platform_result
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results.builder import platform_result
+from engine.parent.results.model import dumps
+from engine.parent.settings import PlatformContext
 from engine.parent.sinks import lineproto
 from engine.parent.sinks.lineproto import RunningOffset
 from ipc.frames import Done, Hello, Samples

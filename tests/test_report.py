@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from engine.parent import histograms
+from engine.parent.results import histograms
 from testbed.synthetic_results import result_of, write
 
 DAY = 86_400.0

@@ -7,10 +7,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-import engine.parent.results as results
-from engine.parent.compare import compare
-from engine.parent.offset import ClockMode
-from engine.parent.result_model import (
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results import builder as results
+from engine.parent.results.builder import platform_result
+from engine.parent.results.compare import compare
+from engine.parent.results.model import (
     FORMAT_VERSION,
     MultiResult,
     PlatformResult,
@@ -19,7 +20,7 @@ from engine.parent.result_model import (
     load,
     platform_results,
 )
-from engine.parent.results import PlatformContext, platform_result
+from engine.parent.settings import PlatformContext
 from engine.parent.sinks import disabled_report
 from tests.test_results import RUN_END, RUN_START, SETTINGS, run_with
 

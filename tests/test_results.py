@@ -8,11 +8,12 @@ import os
 import msgspec
 import pytest
 
-from engine.parent.aggregator import PlatformRun
-from engine.parent.offset import ClockMode
-from engine.parent.output_file import check as check_writable
-from engine.parent.result_model import MultiResult, PlatformResult
-from engine.parent.results import PlatformContext, RunSettings, platform_result, write_json
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results.builder import platform_result, write_json
+from engine.parent.results.model import MultiResult, PlatformResult
+from engine.parent.results.output_file import check as check_writable
+from engine.parent.settings import PlatformContext, RunSettings
 from ipc.frames import Done, Hello, Lost, Samples
 
 MS = 1_000_000
@@ -133,7 +134,7 @@ def test_write_json_is_atomic_and_checks_come_first(tmp_path):
 
 def test_streamed_file_is_exactly_what_json_dump_writes_for_row_dicts(tmp_path, monkeypatch):
     # Chunks of 4 rows, so a 10-sample run crosses chunk boundaries; nested as in a side-by-side run.
-    monkeypatch.setattr("engine.parent.measurements.CHUNK_ROWS", 4)
+    monkeypatch.setattr("engine.parent.results.measurements.CHUNK_ROWS", 4)
     one_way = result(run_with([(2, 2), (2.5, 1.25), (7, 3)] * 3 + [(1, 1)], lost=[14]), ClockMode.ESTIMATE)
     legacy_run = run_with([(2, 2)] * 5)
     legacy_run.done.legacy_agent = True

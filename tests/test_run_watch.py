@@ -14,10 +14,10 @@ import pytest
 
 from agent.app import EchoAgent
 from agent.rooms import LocalRooms
-from engine.parent import agent_client
-from engine.parent.orchestrator import HANG_SLACK_S
-from engine.parent.results import RunSettings
-from engine.parent.runner import session_s
+from engine.parent.settings import RunSettings
+from engine.parent.supervision import agent_client
+from engine.parent.supervision.orchestrator import HANG_SLACK_S
+from engine.parent.supervision.runner import session_s
 from tests.agent_http import AgentProcess, agent_env, call, run, serving
 from tests.conftest import CLI, cli_env
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bench_cli.summary import render
-from engine.parent.offset import ClockMode
+from engine.parent.analysis.offset import ClockMode
 from tests.test_results import result, run_with
 
 

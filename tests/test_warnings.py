@@ -9,8 +9,8 @@ import subprocess
 import msgspec
 import pytest
 
-from engine.parent.offset import ClockMode
-from engine.parent.results import warnings
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results.builder import warnings
 from tests.conftest import CLI, cli_env
 from tests.test_results import SETTINGS, result, run_with
 

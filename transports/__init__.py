@@ -1,8 +1,9 @@
 """Platform transports and the one description of each platform that everything else reads.
 
-The CLI, the echo agent, the agent client and the worker's registry all take
-a platform's facts from ``PLATFORMS``; classes are named by import path and
-loaded lazily, so a worker imports only its own SDK and nothing of the agent.
+The CLI, the echo agent, the agent client and the worker all take a platform's
+facts from ``PLATFORMS``; transport classes are named by import path and loaded
+lazily, so a worker imports only its own SDK. Nothing here names the agent: the
+agent registers its own rooms per platform (``agent.cli.ROOMS``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ class Platform:
     name: str
     client: str  # "module:Class" of the runner's transport
     echo: str  # "module:Class" of the agent's echo endpoint
-    rooms: str  # "module:Class" of the agent's rooms for it (a ``Rooms`` with ``for_platform``)
     agent: str  # which ``echo-agent --platform`` serves it
     default_port: int  # that agent's default HTTP port
     credentials: tuple[str, ...] = ()  # environment variables the agent needs
@@ -35,7 +35,6 @@ PLATFORMS: dict[str, Platform] = {
             "daily",
             "transports.daily:DailyClient",
             "transports.daily:DailyEcho",
-            "agent.daily_rooms:DailyRooms",
             agent="daily",
             default_port=8000,
             credentials=("DAILY_API_KEY",),
@@ -45,7 +44,6 @@ PLATFORMS: dict[str, Platform] = {
             "livekit",
             "transports.livekit:LiveKitClient",
             "transports.livekit:LiveKitEcho",
-            "agent.livekit_rooms:LiveKitRooms",
             agent="livekit",
             default_port=8001,
             credentials=("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"),
@@ -56,7 +54,6 @@ PLATFORMS: dict[str, Platform] = {
             "webrtc",
             "transports.webrtc:WebRTCClient",
             "transports.webrtc:WebRTCEcho",
-            "agent.rooms:LocalRooms",
             agent="webrtc",
             default_port=8002,
             embeddable=True,
@@ -67,7 +64,6 @@ PLATFORMS: dict[str, Platform] = {
             "udp",
             "transports.udp:UdpClient",
             "transports.udp:UdpEcho",
-            "agent.rooms:LocalRooms",
             agent="webrtc",
             default_port=8002,
             embeddable=True,

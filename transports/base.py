@@ -73,9 +73,19 @@ class ClientTransport(Protocol):
     def versions(self) -> dict[str, str]:
         """Versions of the SDKs this transport runs on, for the result metadata."""
 
-    # Optional: ``take_tx_stamps() -> list[(send number from 0, CLOCK_REALTIME ns)]``, the kernel's
-    # transmit stamps read so far, for a transport whose every ``send`` is one datagram (udp); and
-    # ``input_waiting() -> bool``, whether something arrived that the loop has not read yet.
+    # What follows has a default here: a transport inherits it (``class X(ClientTransport)``) unless it does better.
+
+    #: t4 is the kernel's receive stamp, so it does not wait for this process to wake (the worker then never polls).
+    kernel_stamps: bool = False
+
+    def take_tx_stamps(self) -> list[tuple[int, int]]:
+        """The kernel's transmit stamps read so far, as (send number from 0, CLOCK_REALTIME ns), for a
+        transport whose every ``send`` is one datagram (udp); none by default."""
+        return []
+
+    def input_waiting(self) -> bool:
+        """Whether something arrived that the loop has not read yet (housekeeping then waits for it)."""
+        return False
 
 
 class EchoEndpoint(Protocol):

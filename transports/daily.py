@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from transports.base import EchoHandler, Notify, Receiver, TransportError
+from transports.base import ClientTransport, EchoHandler, Notify, Receiver, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _settle(future: asyncio.Future, data: Any, error: str | None) -> None:
         future.set_result(data)
 
 
-class DailyClient:
+class DailyClient(ClientTransport):
     """Runner side: joins the agent's room and exchanges app messages with the echo participant."""
 
     def __init__(self, *, reliable: bool = True, sdk: Any = None) -> None:

@@ -34,7 +34,7 @@ class EchoPoller:
     """
 
     def __init__(self, limit_ns: int, pending: Callable[[], bool], readable: Callable[[], None]) -> None:
-        from engine.worker.pacer import TimerFd  # (here: an agent that never polls never loads it)
+        from ipc.timerfd import TimerFd  # (here: an agent that never polls never loads it)
 
         self._limit = limit_ns
         self._pending = pending

@@ -25,7 +25,7 @@ from typing import Any
 
 from livekit import rtc
 
-from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
+from transports.base import BytesOnTheWire, ClientTransport, EchoHandler, Notify, Receiver, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ async def _leave(publisher: _Publisher | None, room: Any) -> None:
             await room.disconnect()
 
 
-class LiveKitClient(BytesOnTheWire):
+class LiveKitClient(BytesOnTheWire, ClientTransport):
     """Runner side: joins with the agent's token and publishes pings to the echo participant."""
 
     def __init__(self, *, reliable: bool = True, room_factory: RoomFactory | None = None) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transports import kernel_stamps
-from transports.base import BytesOnTheWire, EchoHandler, Notify, Receiver, TransportError
+from transports.base import BytesOnTheWire, ClientTransport, EchoHandler, Notify, Receiver, TransportError
 from transports.echo_poll import EchoPoller
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def _udp_socket() -> socket.socket:
     return sock
 
 
-class UdpClient(BytesOnTheWire):
+class UdpClient(BytesOnTheWire, ClientTransport):
     """Runner side: one connected datagram socket to the agent's echo port."""
 
     def __init__(self, *, reliable: bool = True) -> None:

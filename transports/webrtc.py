@@ -22,7 +22,7 @@ import aiohttp
 import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from transports.base import EchoHandler, Notify, Receiver, TransportError
+from transports.base import ClientTransport, EchoHandler, Notify, Receiver, TransportError
 from transports.sdp import candidate_addresses, rewrite_candidates
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class WebRTCEcho:
             await pc.close()
 
 
-class WebRTCClient:
+class WebRTCClient(ClientTransport):
     """Runner side: answers the agent's offer and sends on the channel it opens."""
 
     def __init__(self, *, reliable: bool = True) -> None:

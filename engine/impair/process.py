@@ -16,8 +16,8 @@ import msgspec
 from engine.impair.relay import Relay
 from engine.impair.spec import ImpairSpec, parse_spec
 from engine.impair.truth import Header, TruthWriter
-from engine.parent.embedded_agent import start_child, stop_process
-from engine.parent.errors import BenchError
+from ipc.children import start_child, stop_process
+from ipc.errors import BenchError
 from ipc.lifeline import exit_with_parent
 from transports.sdp import candidate_addresses, rewrite_candidates
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from engine.impair.schedule import DirectionSchedule, Planned
 from engine.impair.spec import ImpairSpec
 from engine.impair.truth import RawRecord, TruthWriter
-from engine.worker.pacer import CLOCK_REALTIME, TimerFd
+from ipc.timerfd import CLOCK_REALTIME, TimerFd
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _CMSG_SPACE = socket.CMSG_SPACE(16)

@@ -19,13 +19,13 @@ import sys
 import time
 
 import transports
-from engine.worker.clock import take_anchor
 from engine.worker.housekeeping import EventLog, Housekeeper
 from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
-from engine.worker.session import LOSS_GRACE_NS, Session, no_tx_stamps
+from engine.worker.session import LOSS_GRACE_NS, Session
 from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
+from ipc.clock import take_anchor
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
 from ipc.pipe import FrameWriter
@@ -95,7 +95,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         send=transport.send,
         to_wire=transport.to_wire,
         from_wire=transport.from_wire,
-        tx_stamps=getattr(transport, "take_tx_stamps", no_tx_stamps),
+        tx_stamps=transport.take_tx_stamps,
     )
 
     def notify(kind: str, detail: str) -> None:
@@ -113,7 +113,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         interval_ns=spec.interval_ns,
         flush_interval_ns=int(spec.flush_interval_s * 1e9),
         next_send_ns=lambda: pacer.next_due if pacer is not None else None,
-        input_waiting=getattr(transport, "input_waiting", lambda: False),
+        input_waiting=transport.input_waiting,
         events=events,
         watch=lambda now: silence.check(session.arrivals, session.sent, now),
     )
@@ -136,7 +136,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         session.prepare(start)
         # A kernel-stamped t4 does not wait for this process to wake: polling for it would only burn CPU
         # (on udp --busy-poll-us makes the echo poll instead, see transports/echo_poll.py).
-        stamps_t4 = getattr(transport, "kernel_stamps", False)
+        stamps_t4 = transport.kernel_stamps
         poller = ReplyPoller(lambda: session.arrivals, 0 if stamps_t4 else spec.busy_poll_ns)
 
         def send(k: int, due: int) -> None:

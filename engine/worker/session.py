@@ -17,9 +17,9 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
-from engine.worker.clock import Anchor
-from engine.worker.protocol import DECODE_ERRORS, STAMP_DECODER, STAMP_PREFIX, decode_pong, encode_ping_sized
+from ipc.clock import Anchor
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Lost, Samples
+from ipc.protocol import DECODE_ERRORS, STAMP_DECODER, STAMP_PREFIX, decode_pong, encode_ping_sized
 from transports.base import BytesOnTheWire
 
 log = logging.getLogger(__name__)

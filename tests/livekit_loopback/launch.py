@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.parent.embedded_agent import readline_within
+from ipc.children import readline_within
 from tests.livekit_loopback import READY_PREFIX, STATS_PREFIX
 from tests.netns import VethNamespace
 

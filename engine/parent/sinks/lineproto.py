@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent.measurements import Measurements
-from engine.parent.offset import CLOCK_FILTER_SAMPLES, exchange_delay, exchange_offset, lowest_indices
-from engine.parent.plausibility import impossible_processing
+from engine.parent.analysis.offset import CLOCK_FILTER_SAMPLES, exchange_delay, exchange_offset, lowest_indices
+from engine.parent.analysis.plausibility import impossible_processing
+from engine.parent.results.measurements import Measurements
 from engine.parent.sinks import SeriesInfo
 from ipc.frames import Hello, Samples
 
@@ -36,7 +36,7 @@ def tag_set(info: SeriesInfo) -> bytes:
 
 
 class RunningOffset:
-    """θ̂ over the samples seen so far, computed as ``engine.parent.offset.estimate_offset`` does over a whole run.
+    """θ̂ over the samples seen so far, computed as ``engine.parent.analysis.offset.estimate_offset`` does over a whole run.
 
     Keeps only the lowest-delay ``CLOCK_FILTER_SAMPLES`` exchanges, so each
     batch costs O(batch). By the run's end it equals the θ̂ in the result JSON;

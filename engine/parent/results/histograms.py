@@ -15,9 +15,7 @@ import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.aggregator import PlatformRun
-from engine.parent.hdr import new_histogram, record_ns
-from engine.parent.measurements import Measurements
+from engine.parent.analysis.hdr import new_histogram, record_ns
 
 #: The histograms a result carries, in the file's order; one-way ones only where the agent stamped its instants.
 KINDS = ("rtt", "network_rtt", "client_to_server", "server_to_client", "send_lag")
@@ -48,27 +46,6 @@ def from_ns(values_ns: np.ndarray) -> HdrHistogram:
     hist = new_histogram()
     record_ns(hist, np.asarray(values_ns, dtype=np.int64))
     return hist
-
-
-def of_run(run: PlatformRun, measurements: Measurements, one_way: bool) -> Histograms:
-    """A run's histograms: the aggregator's own, plus one-way ones built from the measurements a chunk at a time.
-
-    A one-way value below zero (a clock offset estimate off by more than the path) is out of an HDR range, as
-    hdrh refuses negatives, and a row without plausible agent stamps has none: neither is in a histogram.
-    """
-    one_way_hists = {}
-    for kind in ("client_to_server", "server_to_client"):
-        hist = new_histogram()
-        for part in measurements.chunks_ns(kind) if one_way else ():
-            part = part[~np.isnan(part)]  # NaN: a row whose agent stamps were implausible
-            record_ns(hist, np.round(part).astype(np.int64))
-        one_way_hists[kind] = encode(hist)
-    return Histograms(
-        rtt=encode(run.rtt_hist),
-        network_rtt=encode(run.network_hist),
-        send_lag=encode(run.send_lag_hist),
-        **one_way_hists,
-    )
 
 
 def merged(hists: Iterable[HdrHistogram | None]) -> HdrHistogram:

@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from engine.parent.histograms import Histograms
-from engine.parent.measurements import INDENT, Measurements
+from engine.parent.results.histograms import Histograms
+from engine.parent.results.measurements import INDENT, Measurements
 
 #: Bumped when a key changes meaning or type; readers refuse versions they do not know.
 FORMAT_VERSION = 1
@@ -64,7 +64,7 @@ class Statistics(msgspec.Struct, kw_only=True):
     out_of_order_messages: int
     malformed_messages: int
     unknown_messages: int
-    implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/plausibility.py)
+    implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/analysis/plausibility.py)
 
 
 class Metadata(msgspec.Struct, kw_only=True):
@@ -140,7 +140,7 @@ class PlatformResult(msgspec.Struct):
     lost: list[LostPing] = []
     #: Message numbers of measured pings whose pong came back after the timeout (each is also in ``lost``).
     late: list[int] = []
-    #: Encoded HDR histograms (engine.parent.histograms); files written before them load with None.
+    #: Encoded HDR histograms (engine.parent.results.histograms); files written before them load with None.
     histograms: Histograms | None = None
 
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine.parent.result_model import Statistics
+from engine.parent.results.model import Statistics
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.parent.hdr import new_histogram, record_ns
+from engine.parent.analysis.hdr import new_histogram, record_ns
 
 NS_PER_S = 1_000_000_000
 

@@ -11,7 +11,7 @@ off by about θ̂ and the result says so.
 
 from __future__ import annotations
 
-from engine.parent.offset import ClockMode, OffsetEstimate
+from engine.parent.analysis.offset import ClockMode, OffsetEstimate
 
 NS_PER_MS = 1e6
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.parent.aggregator import PlatformRun
+from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.sinks import SeriesInfo, SinkConfig, disabled_report
-from engine.parent.worker_process import WorkerProcess
+from engine.parent.supervision.worker_process import WorkerProcess
 from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
 from ipc.spec import WorkerSpec

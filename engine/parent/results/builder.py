@@ -2,27 +2,26 @@
 
 Every key of the original runner's output keeps its name, type and unit; the
 additions sit beside them (docs/ARCHITECTURE.md, "Output JSON"; the model is in
-``engine.parent.result_model``).
+``engine.parent.results.model``).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import engine
-from engine.parent import histograms, output_file, plausibility, stats
-from engine.parent.aggregator import PlatformRun
-from engine.parent.cautions import clock_cautions
-from engine.parent.hdr import new_histogram, record_ns
-from engine.parent.measurements import Measurements
-from engine.parent.offset import ClockMode
-from engine.parent.result_model import (
+from engine.parent.analysis import plausibility, stats
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.cautions import clock_cautions
+from engine.parent.analysis.hdr import new_histogram, record_ns
+from engine.parent.analysis.offset import ClockMode
+from engine.parent.results import histograms, output_file
+from engine.parent.results.measurements import Measurements
+from engine.parent.results.model import (
     FORMAT_VERSION,
     LostPing,
     Metadata,
@@ -31,42 +30,8 @@ from engine.parent.result_model import (
     Statistics,
     dump_pieces,
 )
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What the user asked for; copied into metadata so a result explains itself."""
-
-    run_id: str
-    iterations: int
-    timeout_ms: float
-    cooldown_ms: float
-    warmup: int
-    payload_bytes: int
-    location_id: str
-    reliable: bool = True
-    clock_mode: str = "auto"
-    busy_poll_us: int = 0
-    #: --duration as asked (iterations then come from it), and --pin.
-    duration_s: float | None = None
-    pin: bool = False
-    impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
-    impair_log: str | None = None
-
-
-@dataclass
-class PlatformContext:
-    """What the parent knows of one platform besides the worker's frames."""
-
-    agent_url: str | None
-    clock_mode: ClockMode
-    agent: dict[str, Any] = field(default_factory=dict)
-    #: Its offset in the shared send grid and its core (engine.parent.placement); notes go to its warnings.
-    phase_ns: int = 0
-    cpu: int | None = None
-    notes: list[str] = field(default_factory=list)
-    impairment: dict[str, Any] | None = None
-    room_url: str | None = None
+from engine.parent.settings import PlatformContext, RunSettings
+from ipc.version import version
 
 
 def host_facts() -> dict[str, Any]:
@@ -135,7 +100,7 @@ def platform_result(
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    hists = histograms.of_run(run, measurements, one_way)
+    hists = histograms_of_run(run, measurements, one_way)
     late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
@@ -214,7 +179,7 @@ def _metadata(
             "run_id": settings.run_id,
             # additions
             "format_version": FORMAT_VERSION,
-            "engine_version": engine.version(),
+            "engine_version": version(),
             "host": host_facts(),
             "sdk_versions": dict(run.hello.sdk) if run.hello else {},
             "agent_url": ctx.agent_url,
@@ -283,3 +248,24 @@ def write_json(path: Path | str, result: Result | dict[str, Any]) -> None:
     """The result's JSON, streamed piece by piece (``measurements`` a chunk at a time) to wherever
     ``--output`` points (``output_file``)."""
     output_file.write(path, dump_pieces(result))
+
+
+def histograms_of_run(run: PlatformRun, measurements: Measurements, one_way: bool) -> histograms.Histograms:
+    """A run's histograms: the aggregator's own, plus one-way ones built from the measurements a chunk at a time.
+
+    A one-way value below zero (a clock offset estimate off by more than the path) is out of an HDR range, as
+    hdrh refuses negatives, and a row without plausible agent stamps has none: neither is in a histogram.
+    """
+    one_way_hists = {}
+    for kind in ("client_to_server", "server_to_client"):
+        hist = new_histogram()
+        for part in measurements.chunks_ns(kind) if one_way else ():
+            part = part[~np.isnan(part)]  # NaN: a row whose agent stamps were implausible
+            record_ns(hist, np.round(part).astype(np.int64))
+        one_way_hists[kind] = histograms.encode(hist)
+    return histograms.Histograms(
+        rtt=histograms.encode(run.rtt_hist),
+        network_rtt=histograms.encode(run.network_hist),
+        send_lag=histograms.encode(run.send_lag_hist),
+        **one_way_hists,
+    )

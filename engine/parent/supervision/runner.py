@@ -19,18 +19,19 @@ from typing import Any
 import msgspec
 
 import transports
-from engine.parent import agent_client, placement, results
-from engine.parent.aggregator import PlatformRun
-from engine.parent.compare import compare
-from engine.parent.embedded_agent import EmbeddedAgent
-from engine.parent.errors import BenchError
-from engine.parent.histograms import line_fields
-from engine.parent.offset import ClockMode, choose_mode
-from engine.parent.orchestrator import HANG_SLACK_S, Orchestrator, Progress
-from engine.parent.result_model import MultiResult, PlatformResult, Result
-from engine.parent.results import PlatformContext, RunSettings
+from engine.parent.analysis.aggregator import PlatformRun
+from engine.parent.analysis.offset import ClockMode, choose_mode
+from engine.parent.results import builder as results
+from engine.parent.results.compare import compare
+from engine.parent.results.histograms import line_fields
+from engine.parent.results.model import MultiResult, PlatformResult, Result
+from engine.parent.settings import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
-from engine.parent.worker_process import WorkerProcess
+from engine.parent.supervision import agent_client, placement
+from engine.parent.supervision.embedded_agent import EmbeddedAgent
+from engine.parent.supervision.orchestrator import HANG_SLACK_S, Orchestrator, Progress
+from engine.parent.supervision.worker_process import WorkerProcess
+from ipc.errors import BenchError
 from ipc.spec import WorkerSpec
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent import histograms
-from engine.parent.errors import BenchError
-from engine.parent.measurements import Measurements
-from engine.parent.result_model import PlatformResult, ResultFormatError, load, platform_results
+from engine.parent.results import histograms
+from engine.parent.results.measurements import Measurements
+from engine.parent.results.model import PlatformResult, ResultFormatError, load, platform_results
+from ipc.errors import BenchError
 
 #: The per-ping columns the report and the comparison read.
 KEPT_COLUMNS = ("round_trip_time", "timestamp")

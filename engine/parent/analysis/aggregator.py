@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.hdr import new_histogram, record_ns
-from engine.parent.intervals import Interval, per_second
-from engine.parent.plausibility import impossible_processing
+from engine.parent.analysis.hdr import new_histogram, record_ns
+from engine.parent.analysis.intervals import Interval, per_second
+from engine.parent.analysis.plausibility import impossible_processing
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
@@ -71,7 +71,7 @@ class PlatformRun:
         self.out_of_range += record_ns(self.rtt_hist, rtt)
         processing = np.array(s.processing_ns, dtype=np.int64)
         network = rtt - processing
-        # Impossible agent stamps never become a network RTT (engine/parent/plausibility.py).
+        # Impossible agent stamps never become a network RTT (engine/parent/analysis/plausibility.py).
         self.out_of_range += record_ns(self.network_hist, network[~impossible_processing(processing, network)])
         self.out_of_range += record_ns(self.send_lag_hist, np.maximum(t1 - np.array(s.due, dtype=np.int64), 0))
         if s.kernel:

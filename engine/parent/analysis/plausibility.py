@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.parent.offset import CLOCK_FILTER_SAMPLES, OffsetEstimate, estimate_offset, lowest_indices
+from engine.parent.analysis.offset import CLOCK_FILTER_SAMPLES, OffsetEstimate, estimate_offset, lowest_indices
 
 _NEVER_LOWEST = np.iinfo(np.int64).max
 #: How far outside the run an agent instant may fall (beyond θ̂'s uncertainty): far more than θ̂'s own

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from engine.parent import output_file
-from engine.parent.intervals import Interval
+from engine.parent.analysis.intervals import Interval
+from engine.parent.results import output_file
 
 FORMAT_VERSION = "1.3"
 

@@ -19,8 +19,8 @@ from urllib.parse import urljoin
 import aiohttp
 import msgspec
 
-from engine.parent.errors import BenchError
-from engine.worker.protocol import DECODE_ERRORS, MAX_MESSAGE_BYTES
+from ipc.errors import BenchError
+from ipc.protocol import DECODE_ERRORS, MAX_MESSAGE_BYTES
 
 HTTP_TIMEOUT_S = 10.0
 #: Agents answer a few KiB (an SDP offer at most); more is refused before it fills the runner's memory.

@@ -1,39 +1,22 @@
-"""An echo agent in a child process on 127.0.0.1, for runs without ``--agent-url``."""
+"""Child processes that announce themselves with a ready line: started, awaited, stopped.
+
+The runner starts the echo agent and the impairment proxy this way, and tests start
+agents the same way; the agent's ready line is defined here so that its writer and
+every reader share one constant without importing each other.
+"""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tempfile
 import threading
 
-from agent import READY_PREFIX
-from engine.parent.errors import BenchError
+from ipc.errors import BenchError
 
+#: The first line on stdout once an echo agent serves; a launcher reads the rest of it to learn the URL.
+AGENT_READY_PREFIX = "echo-agent listening on "
+#: How long a child may take to print its ready line.
 START_TIMEOUT_S = 30.0
-
-
-class EmbeddedAgent:
-    """Context manager: starts ``python -m agent`` on a free port, yields its URL, stops it."""
-
-    def __init__(self, platform: str = "webrtc") -> None:
-        self._platform = platform
-        self._proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def __enter__(self) -> str:
-        argv = [sys.executable, "-m", "agent", "--platform", self._platform, "--host", "127.0.0.1", "--port", "0"]
-        self._proc, self.url = start_child([*argv, "--parent-pid", str(os.getpid())], READY_PREFIX, "embedded echo agent")
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_process(proc)
 
 
 def start_child(

@@ -17,8 +17,8 @@ import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from bench_cli.inputs import Group
-from engine.parent.result_model import PlatformResult
+from engine.parent.results.files import Group
+from engine.parent.results.model import PlatformResult
 
 #: Percentiles in the table (sockperf's set, plus 95).
 TABLE_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9, 99.99)

@@ -1,0 +1,1 @@
+"""Numbers from samples: the live aggregator, HDR histograms, statistics, the clock offset, what is plausible."""
