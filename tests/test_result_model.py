@@ -35,7 +35,7 @@ def fixed_host(monkeypatch):
         "host_facts",
         lambda: {"python": "3.11.7", "os": "Linux", "cpu_count": 2, "load_average": [0.5, 0.25, 0.1]},
     )
-    monkeypatch.setattr(results.engine, "version", lambda: "0.1.0")
+    monkeypatch.setattr(results, "version", lambda: "0.1.0")
 
 
 def single() -> PlatformResult:
@@ -85,6 +85,20 @@ def test_loaded_measurements_keep_nulls_ints_and_columns(fixed_host):
     assert loaded.measurements.column("round_trip_time").tolist() == pytest.approx([4.1] * 5)
     assert loaded.metadata.format_version == FORMAT_VERSION
     assert list(platform_results(load(dumps(multi()).encode()))) == ["udp", "webrtc"]
+
+
+def test_a_version_1_file_loads_as_it_was_written():
+    # Written by this project before start_time counted from the first measured ping (and before room_url,
+    # kernel stamp sources, histograms): it loads, keeps saying version 1, and its values are the file's.
+    text = (GOLDEN / "result_v1.json").read_bytes()
+    r = load(text)
+    assert isinstance(r, PlatformResult)
+    assert r.metadata.format_version == 1 and FORMAT_VERSION == 2
+    assert (r.metadata.start_time, r.metadata.end_time, r.metadata.duration_ms) == (100.0, 101.5, 1500.0)
+    assert r.metadata.room_url is None and r.metadata.worker_peak_rss_mb is None and r.histograms is None
+    assert r.statistics.total_messages == 11 and r.statistics.failed_messages == 1
+    assert [m["message_number"] for m in r.measurements] == list(range(1, 11))
+    assert [p.message_number for p in r.lost] == [12]
 
 
 def test_files_it_cannot_read_are_refused_in_words(fixed_host):

@@ -20,7 +20,10 @@ from engine.parent.results.histograms import Histograms
 from engine.parent.results.measurements import INDENT, Measurements
 
 #: Bumped when a key changes meaning or type; readers refuse versions they do not know.
-FORMAT_VERSION = 1
+#: 2: ``start_time`` (and so ``duration_ms``) counts from the first measured ping, no longer from the run's start.
+FORMAT_VERSION = 2
+#: Versions ``load`` reads: a version 1 file loads as written and keeps saying 1, so its ``start_time`` is read as it was meant.
+READABLE_VERSIONS = (1, 2)
 
 Number = int | float
 
@@ -82,7 +85,7 @@ class Metadata(msgspec.Struct, kw_only=True):
     iterations: int
     timeout_ms: Number
     platform: str
-    room_url: str | None
+    room_url: str | None = None  # absent from the first version 1 files
     location_id: str
     run_id: str
     # additions
@@ -109,7 +112,7 @@ class Metadata(msgspec.Struct, kw_only=True):
     connect_time_ms: float | None
     worker_cpu_s: float | None
     worker_measuring_cpu_s: float | None
-    worker_peak_rss_mb: float | None
+    worker_peak_rss_mb: float | None = None  # absent from the first version 1 files
     worker_exit_code: int | None
     partial: bool
     error: str | None
@@ -178,9 +181,10 @@ def load(data: bytes) -> Result:
         metas = [r.get("metadata") or {} for r in shape.results.values()] if shape.results else [shape.metadata or {}]
         for meta in metas:
             version = meta.get("format_version") if isinstance(meta, dict) else None
-            if version != FORMAT_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ResultFormatError(
-                    f"result format version {version!r} is not one this reader knows ({FORMAT_VERSION})"
+                    f"result format version {version!r} is not one this reader knows"
+                    f" ({', '.join(map(str, READABLE_VERSIONS))})"
                 )
         kind = MultiResult if shape.results is not None else PlatformResult
         return msgspec.json.decode(data, type=kind, dec_hook=_decode_measurements)
