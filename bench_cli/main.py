@@ -191,7 +191,7 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     default=30.0,
     help="Seconds allowed to join the platform.",
 )
-@click.option("--impair", "impair", default=None, metavar="SPEC", help="Route udp through an impairment proxy. " + SPEC_HELP)
+@click.option("--impair", "impair", default=None, metavar="SPEC", help="Route the udp or webrtc path through an impairment proxy. " + SPEC_HELP)
 @click.option(
     "--impair-log",
     type=click.Path(dir_okay=False, path_type=Path),

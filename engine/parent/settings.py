@@ -29,7 +29,7 @@ class RunSettings:
     #: --duration as asked (iterations then come from it), and --pin.
     duration_s: float | None = None
     pin: bool = False
-    impair: str | None = None  # an impairment proxy's spec (udp only), and where it logs the truth
+    impair: str | None = None  # an impairment proxy's spec (udp and webrtc), and where it logs the truth
     impair_log: str | None = None
 
 
