@@ -173,12 +173,21 @@ class EchoAgent:
 
     async def disconnect(self, request: web.Request) -> web.Response:
         room_id = (await read_body(request, DisconnectBody)).room_id
-        echoed = await self._close(room_id)
-        if echoed is None:
+        session = await self._close(room_id)
+        if session is None:
             raise web.HTTPNotFound(text=f"no session {room_id!r}")
-        return web.json_response({"status": "ok", "room_id": room_id, "messages_echoed": echoed})
+        received = session.echo.received
+        return web.json_response(
+            {
+                "status": "ok",
+                "room_id": room_id,
+                "messages_echoed": session.echo.message_count,
+                # the final set: the runner tells a ping lost on the way out from a pong lost on the way back
+                "pings_received": {"count": received.count, "ranges": received.ranges(), "complete": received.complete},
+            }
+        )
 
-    async def _close(self, room_id: str) -> int | None:
+    async def _close(self, room_id: str) -> _Session | None:
         """End a session; None when it is already gone (a /disconnect and the expiry sweep may race)."""
         session = self.sessions.pop(room_id, None)
         if session is None:
@@ -189,7 +198,7 @@ class EchoAgent:
             with contextlib.suppress(Exception):
                 await session.room.cleanup()
         log.info("session %s closed after %d pongs", room_id, session.echo.message_count)
-        return session.echo.message_count
+        return session
 
     async def _sweep(self) -> None:
         while True:

@@ -17,6 +17,7 @@ import msgspec
 
 from ipc.clock import take_anchor
 from ipc.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp
+from ipc.received import ReceivedSeqs
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Echo:
         self.busy_poll_us = busy_poll_us
         self._last_seq: int | None = None  # the seq of the pong just built, None for a legacy one
         self.message_count = 0
+        self.received = ReceivedSeqs()  # which of our runner's pings came: its count goes in each pong, its ranges to /disconnect
         self.malformed = 0
         self.foreign = 0
         # Transports stamp t2 on the wall clock; a legacy pong needs it on the monotonic one.
@@ -69,6 +71,7 @@ class Echo:
                     message_count=self.message_count,
                 )
             )
+        received = self.received.add(ping.seq)
         t3_ns = time.time_ns()
         return ENCODER.encode(
             Pong(
@@ -80,6 +83,7 @@ class Echo:
                 t2_ns=t2_ns,
                 t3_ns=t3_ns,
                 t2_kernel=t2_kernel,
+                received=received,
             )
         )
 

@@ -48,7 +48,8 @@ class Ping(msgspec.Struct, omit_defaults=True, kw_only=True, tag_field="type", t
 
 class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     """Agent -> runner. Legacy agents omit ``seq``, ``t2_ns`` and ``t3_ns``; ``t2_kernel`` says t2 is
-    the kernel's receive stamp (absent, as from agents before it, means a user-space stamp)."""
+    the kernel's receive stamp (absent, as from agents before it, means a user-space stamp). Fields are
+    only ever appended: a runner reads the ones it knows."""
 
     client_timestamp: EpochMs
     server_receive_time: EpochMs
@@ -58,6 +59,9 @@ class Pong(msgspec.Struct, omit_defaults=True, tag_field="type", tag="pong"):
     t2_ns: EpochNs | None = None
     t3_ns: EpochNs | None = None
     t2_kernel: bool = False
+    #: Distinct pings this session's echo has received, this one included (agents before it omit it): a
+    #: runner that never hears /disconnect's final set still tells which lost pings reached the agent.
+    received: Count | None = None
 
 
 class Stamp(msgspec.Struct, tag_field="type", tag="stamp"):

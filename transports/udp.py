@@ -32,8 +32,8 @@ MAX_DATAGRAM = 65536
 #: share it, and a worker starved of CPU for a second at 1,000 pings/s must not drop either.
 RECEIVE_BUFFER = 4 * 1024 * 1024
 #: Pings at least this long get a pong and its follow-up ``Stamp`` no longer than themselves together
-#: (the largest pong is 270 bytes, the largest stamp 70).
-MIN_PING_BYTES = 344
+#: (the largest pong is 301 bytes with its ``received`` count, the largest stamp 70).
+MIN_PING_BYTES = 376
 
 
 def _udp_socket() -> socket.socket:

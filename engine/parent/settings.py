@@ -46,3 +46,5 @@ class PlatformContext:
     notes: list[str] = field(default_factory=list)
     impairment: dict[str, Any] | None = None
     room_url: str | None = None
+    #: From /disconnect: the seqs the agent's echo received (sorted inclusive ranges) and whether it kept them all.
+    agent_received: tuple[list[tuple[int, int]], bool] | None = None

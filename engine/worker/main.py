@@ -173,6 +173,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         housekeeper.ship(match_all=True)
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
+        lost_up, lost_down = session.lost_directions()
         writer.send(
             Done(
                 session.sent,
@@ -183,6 +184,8 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
                 measuring_cpu,
                 peak_rss_kb(),
                 late_seqs=session.late_seqs,
+                lost_upstream=lost_up,
+                lost_downstream=lost_down,
             )
         )
         with contextlib.suppress(Exception):

@@ -99,6 +99,7 @@ class Session:
         self._t1_kernel = array("q", bytes(8 * n))  # 0 until the kernel's transmit stamp is paired
         self._timestamp = array("d", bytes(8 * n))  # the ping's "timestamp" field, non-decreasing
         self._state = bytearray(n)
+        self._agent_count = array("q", bytes(8 * n))  # each pong's running count of pings the agent received, 0: none
         self._next_payload: Any = None
         self._inbox: list[tuple[Any, int, int]] = []
         self._stamps_waiting = 0  # follow-up Stamps (each pong's kernel t3) in the inbox, behind their pongs
@@ -224,6 +225,8 @@ class Session:
         if seq is None or not 1 <= seq <= self.sent:
             self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
             return
+        if pong.received is not None and not self._agent_count[seq]:  # the first pong of a seq is the first answer
+            self._agent_count[seq] = pong.received
         state = self._state[seq]
         measured = seq > self.warmup  # warmup pongs enter no count (README: no statistic at all)
         if state == _RECEIVED:
@@ -361,6 +364,35 @@ class Session:
         lost.seq.append(seq)
         lost.due.append(self._due[seq])
         lost.t1.append(self._t1[seq])
+
+    def lost_directions(self) -> tuple[list[int], list[int]]:
+        """Measured lost seqs whose direction the pongs' running counts tell: (upstream, downstream).
+
+        A lost ping whose (late) pong came back reached the agent. Between two pings a < b whose pongs
+        carry counts c_a and c_b, the agent received c_b − c_a − 1 others: none of the pings between
+        without a pong → all of them died on the way out; all of them → their pongs died on the way
+        back; anything else (or a ping after the last counted pong) stays unknown. Exact without
+        reordering; /disconnect's final set, when the runner hears it, replaces this guess."""
+        count, state = self._agent_count, self._state
+        up: list[int] = []
+        down: list[int] = []
+        last = 0  # the last seq with a count
+        for seq in range(1, self.sent + 1):
+            if not count[seq]:
+                continue
+            if state[seq] == _LOST and seq > self.warmup:
+                down.append(seq)
+            if last and seq - last > 1:
+                between = range(last + 1, seq)
+                silent = [s for s in between if not count[s]]
+                reached = count[seq] - count[last] - 1 - (len(between) - len(silent))
+                target = up if reached == 0 else down if reached == len(silent) else None
+                if target is not None:
+                    target.extend(s for s in silent if state[s] == _LOST and s > self.warmup)
+            last = seq
+        down.sort()
+        up.sort()
+        return up, down
 
     @property
     def all_resolved(self) -> bool:

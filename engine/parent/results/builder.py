@@ -18,6 +18,7 @@ from engine.parent.analysis import plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.analysis.cautions import clock_cautions
 from engine.parent.analysis.hdr import new_histogram, record_ns
+from engine.parent.analysis.loss_direction import DIRECTIONS, loss_directions
 from engine.parent.analysis.offset import ClockMode
 from engine.parent.results import histograms, output_file
 from engine.parent.results.measurements import Measurements
@@ -94,7 +95,15 @@ def platform_result(
     lost_t1w = (
         np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
     )
-    lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
+    done = run.done
+    directions = loss_directions(
+        run.lost["seq"], ctx.agent_received, *((done.lost_upstream, done.lost_downstream) if done else ())
+    )
+    lost = [
+        LostPing(int(seq) - warmup, ts, way)
+        for seq, ts, way in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist(), directions, strict=True)
+    ]
+    figures["lost_by_direction"] = {way: directions.count(way) for way in DIRECTIONS}
     statistics = _statistics(run, received, figures)
     first = _first_ping_ns(a, run)
     if first is not None and run.hello:  # the original times its run from its first ping too
@@ -159,6 +168,9 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "malformed_messages": counters.get("malformed", 0),
             "unknown_messages": counters.get("unknown", 0),
             "implausible_agent_stamps": x["implausible"],
+            "lost_upstream": x["lost_by_direction"]["upstream"],
+            "lost_downstream": x["lost_by_direction"]["downstream"],
+            "lost_unknown_direction": x["lost_by_direction"]["unknown"],
         }
     )
 

@@ -68,6 +68,10 @@ class Statistics(msgspec.Struct, kw_only=True):
     malformed_messages: int
     unknown_messages: int
     implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/analysis/plausibility.py)
+    #: failed_messages by direction (engine/parent/analysis/loss_direction.py); null in files written before them.
+    lost_upstream: int | None = None
+    lost_downstream: int | None = None
+    lost_unknown_direction: int | None = None
 
 
 class Metadata(msgspec.Struct, kw_only=True):
@@ -127,10 +131,12 @@ class Metadata(msgspec.Struct, kw_only=True):
 
 
 class LostPing(msgspec.Struct):
-    """A measured ping that got no pong within the timeout; ``timestamp`` is its send time, Unix seconds."""
+    """A measured ping that got no pong within the timeout; ``timestamp`` is its send time, Unix seconds;
+    ``direction`` upstream, downstream or unknown (engine/parent/analysis/loss_direction.py)."""
 
     message_number: int
     timestamp: float
+    direction: str = "unknown"
 
 
 class PlatformResult(msgspec.Struct):

@@ -13,7 +13,7 @@ import math
 import os
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urljoin
 
 import aiohttp
@@ -135,9 +135,27 @@ async def connect(
     return room_id, credentials
 
 
-async def disconnect(base: str, room_id: str) -> None:
-    """Best effort: a run's result never depends on the agent cleaning up."""
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class PingsReceived(msgspec.Struct):
+    """The seqs a session's echo received, as sorted inclusive ranges (``ipc.received``)."""
+
+    count: Seq
+    ranges: list[tuple[Seq, Seq]]
+    complete: bool = True
+
+
+class DisconnectReply(msgspec.Struct):
+    """/disconnect's answer; agents before ``pings_received`` (the original's included) send none."""
+
+    pings_received: PingsReceived | None = None
+
+
+async def disconnect(base: str, room_id: str) -> DisconnectReply | None:
+    """Best effort: the run's result never depends on the agent cleaning up. None when it did not answer
+    in a shape we know; then every loss's direction comes from the pongs' running counts, or is unknown."""
     try:
-        await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, dict)
+        return await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, DisconnectReply)
     except BenchError:
-        pass
+        return None

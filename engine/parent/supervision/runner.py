@@ -89,10 +89,14 @@ async def _handshake(
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)
 
 
-def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
-    """/disconnect every room the run got, whatever happened since."""
+def _release(urls: dict[str, str], rooms: dict[str, str], contexts: dict[str, PlatformContext]) -> None:
+    """/disconnect every room the run got, whatever happened since; what the agent says of its session
+    (which pings its echo received) goes into the platform's context."""
     for platform, room_id in rooms.items():
-        asyncio.run(agent_client.disconnect(urls[platform], room_id))
+        reply = asyncio.run(agent_client.disconnect(urls[platform], room_id))
+        if reply is not None and reply.pings_received is not None and platform in contexts:
+            received = reply.pings_received
+            contexts[platform].agent_received = (received.ranges, received.complete)
 
 
 def _worker_spec(
@@ -148,7 +152,7 @@ def run_benchmark(
             cleanup.callback(worker.abandon)
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        cleanup.callback(_release, urls, rooms)
+        cleanup.callback(_release, urls, rooms, contexts)
         phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
         cores, pin_note = placement.cores(len(platforms), settings.pin)
         for i, platform in enumerate(platforms):
