@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from engine.impair.truth import Packet
+from engine.parent.analysis.directions import variation
 from tests.agent_stub import StubAgent, modern
-from tests.impair_truth import run_through_proxy
+from tests.impair_truth import per_ping, run_through_proxy
 
 WARMUP, ITERATIONS = 5, 400
 
@@ -68,3 +70,29 @@ def test_an_agent_that_keeps_no_record_leaves_every_direction_unknown(cli, tmp_p
     assert s["failed_messages"] == s["lost_unknown_direction"] == 5
     assert s["lost_upstream"] == s["lost_downstream"] == 0
     assert [(e["message_number"], e["direction"]) for e in r["lost"]] == [(n, "unknown") for n in range(10, 51, 10)]
+
+
+def test_each_directions_delay_variation_is_the_proxys_and_a_constant_direction_has_none(tmp_path):
+    """Uniform 2–8 ms up, a constant 5 ms down; the agent's clock plays no part (estimate mode, too)."""
+    r, packets = run_through_proxy(
+        tmp_path, "jitter", "up.delay=uniform:2:8,down.delay=5,seed=12", "--cooldown", "5", "--clock-mode", "estimate",
+        iterations=1000, warmup=WARMUP,
+    )  # fmt: skip
+    x = per_ping(r, packets)
+    s = r["statistics"]
+    held = x["hold_up"]  # seq order, as the engine's
+    assert s["jitter_upstream"] == pytest.approx(np.abs(np.diff(held)).mean(), rel=0.10)
+    for p in (50, 95, 99):
+        truth = np.percentile(held - held.min(), p, method="inverted_cdf")
+        assert s[f"owd_variation_upstream_p{p}"] == pytest.approx(truth, rel=0.10)
+    # Near zero: what the wire, the agent and both hosts' scheduling add to a constant hold.
+    assert s["jitter_downstream"] < 0.1 and s["owd_variation_downstream_p50"] < 0.1
+    assert s["owd_variation_downstream_p95"] < 0.3 < s["owd_variation_upstream_p50"]
+    assert s["jitter_rfc3550_upstream"] > 10 * s["jitter_rfc3550_downstream"]
+
+
+def test_variation_is_the_delay_above_its_minimum_and_ipdv_its_steps():
+    got = variation(np.array([3, 1, 2, 5], dtype=np.int64) * 1_000_000)
+    assert got["jitter"] == pytest.approx((2 + 1 + 3) / 3)
+    assert (got["p50"], got["p95"], got["p99"]) == (1.0, 4.0, 4.0)
+    assert variation(np.zeros(0, np.int64)) == {"jitter": None, "jitter_rfc3550": None, "p50": None, "p95": None, "p99": None}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent.analysis import plausibility, stats
+from engine.parent.analysis import directions, plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.analysis.cautions import clock_cautions
 from engine.parent.analysis.hdr import new_histogram, record_ns
@@ -76,6 +76,9 @@ def platform_result(
     implausible = int(bad.sum())
     good = ~bad if implausible else slice(None)
     figures["network"] = stats.describe_ms(network[good])
+    if one_way and implausible < received:
+        raw = directions.one_way_raw(a, wall_minus_perf, good)
+        figures["ways"] = {way: directions.variation(raw.pop(way)) for way in directions.WAYS}
     figures["implausible"] = implausible
     if implausible:  # the aggregator left out impossible processing only: its histogram is rebuilt without the rest
         figures["network_hist"] = new_histogram()
@@ -96,14 +99,14 @@ def platform_result(
         np.frombuffer(run.lost["t1"], dtype=np.int64) + wall_minus_perf if run.lost_count else np.zeros(0, np.int64)
     )
     done = run.done
-    directions = loss_directions(
+    lost_ways = loss_directions(
         run.lost["seq"], ctx.agent_received, *((done.lost_upstream, done.lost_downstream) if done else ())
     )
     lost = [
         LostPing(int(seq) - warmup, ts, way)
-        for seq, ts, way in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist(), directions, strict=True)
+        for seq, ts, way in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist(), lost_ways, strict=True)
     ]
-    figures["lost_by_direction"] = {way: directions.count(way) for way in DIRECTIONS}
+    figures["lost_by_direction"] = {way: lost_ways.count(way) for way in DIRECTIONS}
     statistics = _statistics(run, received, figures)
     first = _first_ping_ns(a, run)
     if first is not None and run.hello:  # the original times its run from its first ping too
@@ -171,8 +174,21 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "lost_upstream": x["lost_by_direction"]["upstream"],
             "lost_downstream": x["lost_by_direction"]["downstream"],
             "lost_unknown_direction": x["lost_by_direction"]["unknown"],
+            **_by_direction(x.get("ways")),
         }
     )
+
+
+def _by_direction(ways: dict[str, dict[str, float | None]] | None) -> dict[str, float | None]:
+    """The per-direction delay variation keys, null without agent instants."""
+    out = {}
+    for way in directions.WAYS:
+        v = ways[way] if ways else {}
+        out[f"jitter_{way}"] = _r(v.get("jitter"))
+        out[f"jitter_rfc3550_{way}"] = _r(v.get("jitter_rfc3550"))
+        for p in directions.VARIATION_PERCENTILES:
+            out[f"owd_variation_{way}_p{p}"] = _r(v.get(f"p{p}"))
+    return out
 
 
 def _metadata(

@@ -72,6 +72,17 @@ class Statistics(msgspec.Struct, kw_only=True):
     lost_upstream: int | None = None
     lost_downstream: int | None = None
     lost_unknown_direction: int | None = None
+    #: Each direction's delay variation from each host's own clock (engine/parent/analysis/directions.py), ms.
+    jitter_upstream: float | None = None
+    jitter_downstream: float | None = None
+    jitter_rfc3550_upstream: float | None = None
+    jitter_rfc3550_downstream: float | None = None
+    owd_variation_upstream_p50: float | None = None
+    owd_variation_upstream_p95: float | None = None
+    owd_variation_upstream_p99: float | None = None
+    owd_variation_downstream_p50: float | None = None
+    owd_variation_downstream_p95: float | None = None
+    owd_variation_downstream_p99: float | None = None
 
 
 class Metadata(msgspec.Struct, kw_only=True):
