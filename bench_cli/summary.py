@@ -34,8 +34,7 @@ def render(result: PlatformResult) -> str:
         f"  jitter    {_fmt(s.jitter)} (mean |ΔRTT|)  {_fmt(s.jitter_rfc3550)} (RFC 3550)",
         f"  network   RTT p50 {_fmt(s.p50_network_rtt)} (RTT minus agent processing "
         f"{_fmt(s.mean_server_processing)})",
-        f"  one-way   mean client→server {_fmt(s.mean_client_to_server)}  mean server→client "
-        f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})",
+        _one_way_line(s, m),
         f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
         "  stamps    " + "  ".join(f"{k} {v}" for k, v in m.timestamp_source.items()),
     ]
@@ -51,6 +50,18 @@ def render(result: PlatformResult) -> str:
         lines.append(click.style(f"  error: {m.error}", fg="red"))
     lines += [click.style(f"  warning: {w}", fg="yellow") for w in m.warnings]
     return "\n".join(lines)
+
+
+def _one_way_line(s, m) -> str:
+    if m.one_way_withheld:
+        return (
+            f"  one-way   withheld (clock mode {m.clock_mode}, but θ̂ {_fmt(m.clock_offset_ms)} ± "
+            f"{_fmt(m.clock_offset_uncertainty_ms)}; see the warning)"
+        )
+    return (
+        f"  one-way   mean client→server {_fmt(s.mean_client_to_server)}  mean server→client "
+        f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})"
+    )
 
 
 def _clock_note(m) -> str:

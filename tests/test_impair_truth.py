@@ -139,9 +139,11 @@ def test_an_agent_clock_250_ms_ahead_is_recovered_and_flagged(tmp_path, agent_25
         assert any("assumes symmetric paths" in w for w in m["warnings"])
         return
     assert m["clock_mode"] == ("same-host" if mode == "auto" else "synced")  # same boot id: auto trusts it
-    assert (
-        f"clock mode {m['clock_mode']} takes the agent's clock as equal to ours, but the measured offset is "
-        f"θ̂ = {theta:+.3f} ± {uncertainty:.3f} ms: the one-way values are off by about {theta:.3f} ms"
-    ) in m["warnings"]
-    assert s["mean_server_to_client"] < -240
-    assert any("mean server→client one-way value is negative" in w for w in m["warnings"])
+    # θ̂ refutes θ = 0: no one-way value is printed, one warning names the offset and the way out.
+    assert [w for w in m["warnings"] if "θ̂" in w or "one-way" in w] == [
+        f"one-way values withheld: clock mode {m['clock_mode']} takes the agent's clock as equal to ours, but the "
+        f"measured offset is θ̂ = {theta:+.3f} ± {uncertainty:.3f} ms, beyond its uncertainty; rerun with "
+        "--clock-mode estimate to split the RTT with θ̂ (assuming symmetric paths)"
+    ]
+    assert m["one_way_withheld"] and s["mean_client_to_server"] is None and s["mean_server_to_client"] is None
+    assert {row["server_to_client"] for row in r["measurements"]} == {None}

@@ -48,3 +48,5 @@ class PlatformContext:
     room_url: str | None = None
     #: From /disconnect: the seqs the agent's echo received (sorted inclusive ranges) and whether it kept them all.
     agent_received: tuple[list[tuple[int, int]], bool] | None = None
+    #: The runner's and the agent's clock bounds added, the larger of start and end (ms); None: a host gave none.
+    clock_bound_ms: float | None = None

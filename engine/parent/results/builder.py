@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.parent.analysis import directions, plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
-from engine.parent.analysis.cautions import clock_cautions
+from engine.parent.analysis.cautions import clock_cautions, contradicted
 from engine.parent.analysis.hdr import new_histogram, record_ns
 from engine.parent.analysis.loss_direction import DIRECTIONS, loss_directions
 from engine.parent.analysis.offset import ClockMode
@@ -86,10 +86,12 @@ def platform_result(
     del rtt, network
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
     warmup = settings.warmup
+    withheld = one_way and contradicted(ctx.clock_mode, offset, ctx.clock_bound_ms)
+    one_way_values = one_way and not withheld  # per direction variation stands either way: θ cancels in it
     measurements = Measurements.from_stamps(
-        a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way, warmup=warmup, unavailable=bad
+        a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way_values, warmup=warmup, unavailable=bad
     )
-    if one_way and implausible < received:
+    if one_way_values and implausible < received:
         figures["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
         figures["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
     figures["processing_mean"] = (
@@ -112,7 +114,9 @@ def platform_result(
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
-    hists = histograms_of_run(run, measurements, one_way)
+    metadata_.one_way_withheld = withheld
+    metadata_.one_way_available = one_way_values
+    hists = histograms_of_run(run, measurements, one_way_values)
     late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
 
@@ -234,7 +238,8 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode) + run.warnings + ctx.notes,
+            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode, ctx.clock_bound_ms)
+            + run.warnings + ctx.notes,
             "duration_requested_s": settings.duration_s,
             "phase_offset_ms": ctx.phase_ns / 1e6,
             "pinned_cpu": ctx.cpu,
@@ -248,7 +253,9 @@ SEND_LAG_FLOOR_MS = 3.0
 STD_FLOOR_MS = 1.0
 
 
-def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockMode) -> list[str]:
+def warnings(
+    statistics: Statistics, settings: RunSettings, offset, mode: ClockMode, bound_ms: float | None = None
+) -> list[str]:
     """Plain-words cautions about the numbers, in the spirit of pyperf's."""
     out = []
     if statistics.failed_messages:
@@ -269,7 +276,9 @@ def warnings(statistics: Statistics, settings: RunSettings, offset, mode: ClockM
             "below zero or over the RTT, or instants outside the run): their one-way and processing values are "
             "left out, their RTT counts"
         )
-    return out + clock_cautions(mode, offset, statistics.mean_client_to_server, statistics.mean_server_to_client)
+    return out + clock_cautions(
+        mode, offset, statistics.mean_client_to_server, statistics.mean_server_to_client, bound_ms
+    )
 
 
 def write_json(path: Path | str, result: Result | dict[str, Any]) -> None:

@@ -139,6 +139,8 @@ class Metadata(msgspec.Struct, kw_only=True):
     duration_requested_s: float | None = None
     phase_offset_ms: float = 0.0
     pinned_cpu: int | None = None
+    #: The run's own θ̂ refuted the clock mode's θ = 0: one-way values are null (docs/metrics.md).
+    one_way_withheld: bool = False
 
 
 class LostPing(msgspec.Struct):
