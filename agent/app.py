@@ -28,6 +28,7 @@ from aiohttp import web
 from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody, read_body
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
+from ipc import clock_source
 from ipc.clock import boot_id
 from ipc.version import version
 from transports.base import TransportError
@@ -66,8 +67,10 @@ class EchoAgent:
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         session_ttl_s: float = SESSION_TTL_S,
         sweep_interval_s: float = _SWEEP_INTERVAL_S,
+        clock_source: str = "auto",
     ) -> None:
         self.rooms = rooms
+        self.clock_source = clock_source  # read at /connect and /disconnect: this host's clock bound (ipc.clock_source)
         self.max_session_s = max_session_s
         self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
@@ -138,6 +141,7 @@ class EchoAgent:
             self._opening -= 1
 
     async def _open(self, request: web.Request, platform: str, body: ConnectBody) -> web.Response:
+        clock = await self._read_clock()  # first: once registered, the session must not count twice against the cap
         asked = self.session_ttl_s if body.duration_s is None else body.duration_s
         duration_s = min(math.ceil(asked), self.max_session_s)
         echo = Echo(run_id=body.run_id, kernel_t3=body.kernel_t3, busy_poll_us=min(body.busy_poll_us, MAX_POLL_US))
@@ -158,7 +162,11 @@ class EchoAgent:
         credentials.update(room_id=room_id, expires_at=expires_at)
         log.info("session %s (%s) started", room_id, platform)
         granted = {"duration_s": duration_s, "max_duration_s": self.max_session_s, "capped": duration_s < asked}
-        return web.json_response({"room_id": room_id, platform: credentials, "session": granted})
+        return web.json_response({"room_id": room_id, platform: credentials, "session": granted, "clock": clock})
+
+    async def _read_clock(self) -> dict:
+        """This host's clock reading, off the loop: chronyc is a child process, and other sessions' echoes share the loop."""
+        return clock_source.as_dict(await asyncio.to_thread(clock_source.read, self.clock_source))
 
     async def answer(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["room_id"])
@@ -177,6 +185,7 @@ class EchoAgent:
         if session is None:
             raise web.HTTPNotFound(text=f"no session {room_id!r}")
         received = session.echo.received
+        clock = await self._read_clock()
         return web.json_response(
             {
                 "status": "ok",
@@ -184,6 +193,7 @@ class EchoAgent:
                 "messages_echoed": session.echo.message_count,
                 # the final set: the runner tells a ping lost on the way out from a pong lost on the way back
                 "pings_received": {"count": received.count, "ranges": received.ranges(), "complete": received.complete},
+                "clock": clock,
             }
         )
 

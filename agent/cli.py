@@ -19,7 +19,9 @@ import transports
 from agent.app import DEFAULT_MAX_SESSIONS, MAX_SESSION_S, EchoAgent
 from agent.connections import BACKLOG, ConnectionCap, connection_limit
 from agent.rooms import CredentialError, Rooms
+from ipc import clock_source
 from ipc.children import AGENT_READY_PREFIX
+from ipc.errors import BenchError
 from ipc.lifeline import exit_with_parent
 
 TOKEN_ENV = "AGENT_TOKEN"
@@ -126,6 +128,15 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
     show_envvar=True,
     help="Longest session granted; a runner asks for its run's length and is told when it was capped.",
 )
+@click.option(
+    "--clock-source",
+    "clock_source_",
+    envvar=clock_source.ENV,
+    show_envvar=True,
+    default=None,
+    metavar="auto|clockbound[:PATH]|chrony[:HOST:PORT]|adjtimex|none",
+    help="Where this host's clock bound is read, for /connect and /disconnect (docs/metrics.md). [default: auto]",
+)
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
 def cli(
     platform: str,
@@ -135,6 +146,7 @@ def cli(
     idle_timeout: float,
     verbose: bool,
     max_session_s: int,
+    clock_source_: str | None,
     parent_pid: int | None,
 ) -> None:
     """Echo agent: answers benchmark pings with pongs carrying its receive/send instants.
@@ -164,10 +176,18 @@ def cli(
             f"{TOKEN_ENV} is not set: an agent on {host} serves anyone who reaches it; "
             "set it in the environment or .env (runners send it too)"
         )
+    try:
+        source = clock_source.from_env(clock_source_)
+    except BenchError as exc:
+        raise _BadConfig(str(exc)) from None
     max_connections = connection_limit(_raise_fd_limit(), max_sessions)
     try:
         agent = EchoAgent(
-            rooms_for(platform, host, dict(os.environ)), max_session_s, token=token, max_sessions=max_sessions
+            rooms_for(platform, host, dict(os.environ)),
+            max_session_s,
+            token=token,
+            max_sessions=max_sessions,
+            clock_source=source,
         )
         uvloop.run(serve(agent, host, port, idle_timeout, max_connections))
     except CredentialError as exc:

@@ -30,6 +30,7 @@ from bench_cli.sink import influx_options, sink_config
 from engine.parent.results import output_file
 from engine.parent.settings import RunSettings
 from engine.parent.supervision.runner import check_settings, new_run_id, run_benchmark
+from ipc import clock_source
 from ipc.errors import BenchError
 from ipc.protocol import MAX_MESSAGE_BYTES
 from ipc.version import version
@@ -176,6 +177,16 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     help="How one-way estimates split the RTT; auto = same-host when the agent shares this kernel, else estimate.",
 )
 @click.option(
+    "--clock-source",
+    "clock_source_",
+    envvar=clock_source.ENV,
+    show_envvar=True,
+    default=None,
+    metavar="auto|clockbound[:PATH]|chrony[:HOST:PORT]|adjtimex|none",
+    help="Where this host's clock bound is read (ClockBound, chrony, the kernel's adjtimex); the agent reads its own. "
+    "auto takes the first present; with both hosts bounded within 1 ms, --clock-mode auto chooses synced. [default: auto]",
+)
+@click.option(
     "--busy-poll-us",
     type=int,
     envvar="BUSY_POLL_US",
@@ -215,6 +226,7 @@ def cli(
     payload_bytes,
     unreliable,
     clock_mode,
+    clock_source_,
     busy_poll_us,
     connect_timeout,
     impair,
@@ -256,6 +268,7 @@ def cli(
             location_id=location_id,
             reliable=not unreliable,
             clock_mode=clock_mode,
+            clock_source=clock_source.from_env(clock_source_),
             busy_poll_us=busy_poll_us,
             duration_s=duration_s,
             pin=pin,

@@ -6,25 +6,28 @@ import click
 
 from bench_cli.summary import render
 from engine.parent.analysis.offset import ClockMode
+from tests import test_results
 from tests.test_results import result, run_with
 
 
 def one_way_line(mode: ClockMode) -> str:
-    # θ̂ = 3 ± 2 ms: a 1.5 ms clock bound keeps it from refuting θ = 0, so the values stand.
+    # θ̂ = 3 ± 2 ms: a 1.5 ms clock bound keeps it from refuting θ = 0 when synced, so the values stand.
     text = click.unstyle(render(result(run_with([(2, 2)] * 4), mode, clock_bound_ms=1.5)))
     (line,) = [x for x in text.splitlines() if x.lstrip().startswith("one-way")]
     return line
 
 
 def test_one_way_values_are_labelled_means():
-    line = one_way_line(ClockMode.SAME_HOST)
+    line = one_way_line(ClockMode.SYNCED)
     assert "mean client→server 5.000 ms  mean server→client -1.000 ms  (means, not p50s;" in line
 
 
-def test_theta_in_same_host_and_synced_mode_is_only_a_check():
+def test_theta_in_same_host_and_synced_mode_is_only_a_check(monkeypatch):
+    monkeypatch.setattr(test_results, "THETA", 0)  # one clock: θ̂ agrees with 0
     assert one_way_line(ClockMode.SAME_HOST).endswith(
-        "(means, not p50s; clock mode same-host: θ = 0 (same kernel clock); θ̂ 3.000 ms ± 2.000 ms is only a check)"
+        "(means, not p50s; clock mode same-host: θ = 0 (same kernel clock); θ̂ 0.000 ms ± 2.000 ms is only a check)"
     )
+    monkeypatch.setattr(test_results, "THETA", 3_000_000)
     assert "clock mode synced: θ = 0 (clocks stated synced); θ̂ 3.000 ms ± 2.000 ms is only a check" in (
         one_way_line(ClockMode.SYNCED)
     )

@@ -17,6 +17,14 @@ from engine.parent.analysis.offset import ClockMode, OffsetEstimate
 NS_PER_MS = 1e6
 
 
+def applied_bound_ms(mode: ClockMode, hosts_bound_ms: float | None) -> float | None:
+    """How far θ may be from the 0 a mode takes: nothing on one host (one clock), the hosts' clock
+    bound when synced (None: no host bound read), not applicable to estimate."""
+    if mode is ClockMode.SAME_HOST:
+        return 0.0
+    return hosts_bound_ms if mode is ClockMode.SYNCED else None
+
+
 def contradicted(mode: ClockMode, offset: OffsetEstimate | None, bound_ms: float | None) -> bool:
     """θ = 0 is in force (same-host, synced) and the run's own θ̂ refutes it beyond θ̂'s uncertainty plus
     the hosts' clock bound: the one-way values would be wrong, so they are withheld."""
@@ -41,7 +49,7 @@ def clock_cautions(
                 f"{uncertainty:.3f} ms, which assumes symmetric paths: an asymmetric path is reported as symmetric"
             )
         elif contradicted(mode, offset, bound_ms):
-            bound = f" and the clock bound {bound_ms:.3f} ms" if bound_ms is not None else ""
+            bound = f" and the clock bound {bound_ms:.3f} ms" if bound_ms else ""
             out.append(
                 f"one-way values withheld: clock mode {mode.value} takes the agent's clock as equal to ours, but the "
                 f"measured offset is θ̂ = {theta:+.3f} ± {uncertainty:.3f} ms, beyond its uncertainty{bound}; "

@@ -63,10 +63,29 @@ def lowest_indices(values: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.argsort(values[candidates], kind="stable")][:k]
 
 
-def choose_mode(requested: str, agent_boot_id: str | None) -> ClockMode:
-    """``auto`` means same-host when the agent reports our boot id, else estimate."""
+#: ``auto`` takes two hosts as synced when their clock bounds add up to at most this (docs/metrics.md).
+AUTO_SYNCED_BOUND_MS = 1.0
+
+
+def choose_mode(requested: str, agent_boot_id: str | None, bound_ms: float | None = None) -> ClockMode:
+    """``auto``: same-host when the agent reports our boot id; else synced when both hosts' clock
+    disciplines bound their clocks to within ``AUTO_SYNCED_BOUND_MS`` together; else estimate."""
     if requested != "auto":
         return ClockMode(requested)
     if agent_boot_id and agent_boot_id == boot_id():
         return ClockMode.SAME_HOST
+    if bound_ms is not None and bound_ms <= AUTO_SYNCED_BOUND_MS:
+        return ClockMode.SYNCED
     return ClockMode.ESTIMATE
+
+
+def hosts_bound_ms(runner: list[dict | None], agent: list[dict | None]) -> float | None:
+    """How far the two clocks may be apart: each host's largest bound over its readings, added; None
+    when a host gave no reading or one without a bound (a bound that fails once cannot be trusted at all)."""
+    total = 0.0
+    for readings in (runner, agent):
+        bounds = [r.get("bound_ms") if isinstance(r, dict) else None for r in readings]
+        if not bounds or any(not isinstance(b, (int, float)) or b < 0 for b in bounds):
+            return None
+        total += max(bounds)
+    return total

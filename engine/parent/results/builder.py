@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.parent.analysis import directions, plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
-from engine.parent.analysis.cautions import clock_cautions, contradicted
+from engine.parent.analysis.cautions import applied_bound_ms, clock_cautions, contradicted
 from engine.parent.analysis.hdr import new_histogram, record_ns
 from engine.parent.analysis.loss_direction import DIRECTIONS, loss_directions
 from engine.parent.analysis.offset import ClockMode
@@ -86,7 +86,8 @@ def platform_result(
     del rtt, network
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
     warmup = settings.warmup
-    withheld = one_way and contradicted(ctx.clock_mode, offset, ctx.clock_bound_ms)
+    bound_ms = applied_bound_ms(ctx.clock_mode, ctx.clock_bound_ms)
+    withheld = one_way and contradicted(ctx.clock_mode, offset, bound_ms)
     one_way_values = one_way and not withheld  # per direction variation stands either way: θ cancels in it
     measurements = Measurements.from_stamps(
         a, wall_minus_perf=wall_minus_perf, theta=theta, one_way=one_way_values, warmup=warmup, unavailable=bad
@@ -94,6 +95,8 @@ def platform_result(
     if one_way_values and implausible < received:
         figures["c2s"] = measurements.mean_ns("client_to_server") / stats.NS_PER_MS
         figures["s2c"] = measurements.mean_ns("server_to_client") / stats.NS_PER_MS
+        if ctx.clock_mode is not ClockMode.ESTIMATE:  # percentiles where the clocks, not an assumed symmetry, split
+            figures["one_way_pct"] = {kind: _exact_percentiles(measurements.column(kind)) for kind in ONE_WAY}
     figures["processing_mean"] = (
         float(a["processing_ns"][good].mean(dtype=np.float64)) / stats.NS_PER_MS if implausible < received else None
     )
@@ -116,6 +119,7 @@ def platform_result(
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
     metadata_.one_way_withheld = withheld
     metadata_.one_way_available = one_way_values
+    metadata_.one_way_bound_ms = _r(bound_ms, 6) if one_way_values and bound_ms is not None else None
     hists = histograms_of_run(run, measurements, one_way_values)
     late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
@@ -179,8 +183,24 @@ def _statistics(run: PlatformRun, received: int, x: dict[str, Any]) -> Statistic
             "lost_downstream": x["lost_by_direction"]["downstream"],
             "lost_unknown_direction": x["lost_by_direction"]["unknown"],
             **_by_direction(x.get("ways")),
+            **{
+                f"p{p}_{kind}": _r(x["one_way_pct"][kind][p]) if "one_way_pct" in x else None
+                for kind in ONE_WAY
+                for p in ONE_WAY_PERCENTILES
+            },
         }
     )
+
+
+ONE_WAY = ("client_to_server", "server_to_client")
+ONE_WAY_PERCENTILES = (50, 95, 99)
+
+
+def _exact_percentiles(values_ms: np.ndarray) -> dict[int, float]:
+    """p50/p95/p99 of a measurements column (ms), its null rows left out: the samples' own values."""
+    values_ms = values_ms[~np.isnan(values_ms)]
+    found = np.percentile(values_ms, ONE_WAY_PERCENTILES, method="inverted_cdf")
+    return {p: float(v) for p, v in zip(ONE_WAY_PERCENTILES, found, strict=True)}
 
 
 def _by_direction(ways: dict[str, dict[str, float | None]] | None) -> dict[str, float | None]:
@@ -238,11 +258,13 @@ def _metadata(
             "partial": run.partial,
             "error": run.fatal_error,
             "histogram_out_of_range": run.out_of_range,
-            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode, ctx.clock_bound_ms)
+            "warnings": warnings(statistics, settings, offset if one_way else None, ctx.clock_mode, applied_bound_ms(ctx.clock_mode, ctx.clock_bound_ms))
             + run.warnings + ctx.notes,
             "duration_requested_s": settings.duration_s,
             "phase_offset_ms": ctx.phase_ns / 1e6,
             "pinned_cpu": ctx.cpu,
+            "clock_bound_ms": _r(ctx.clock_bound_ms, 6),
+            "clock_sources": ctx.clock_sources,
         }
     )
 

@@ -83,6 +83,13 @@ class Statistics(msgspec.Struct, kw_only=True):
     owd_variation_downstream_p50: float | None = None
     owd_variation_downstream_p95: float | None = None
     owd_variation_downstream_p99: float | None = None
+    #: One-way delay percentiles where one-way values stand (exact, from the samples), ms; read with ± metadata.one_way_bound_ms.
+    p50_client_to_server: float | None = None
+    p95_client_to_server: float | None = None
+    p99_client_to_server: float | None = None
+    p50_server_to_client: float | None = None
+    p95_server_to_client: float | None = None
+    p99_server_to_client: float | None = None
 
 
 class Metadata(msgspec.Struct, kw_only=True):
@@ -141,6 +148,11 @@ class Metadata(msgspec.Struct, kw_only=True):
     pinned_cpu: int | None = None
     #: The run's own θ̂ refuted the clock mode's θ = 0: one-way values are null (docs/metrics.md).
     one_way_withheld: bool = False
+    #: Both hosts' clock bounds added (ms; null when a host gave none) and each host's readings (ipc.clock_source).
+    clock_bound_ms: float | None = None
+    clock_sources: dict[str, Any] = {}
+    #: How far each one-way value may be off through the clocks: 0 same-host, clock_bound_ms synced, null otherwise.
+    one_way_bound_ms: float | None = None
 
 
 class LostPing(msgspec.Struct):

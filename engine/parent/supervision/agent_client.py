@@ -129,6 +129,8 @@ async def connect(
     least = credentials.get("min_ping_bytes", 0)
     if type(least) is not int or not 0 <= least <= MAX_MESSAGE_BYTES:
         raise BenchError(f"agent {url} asked for pings of {least!r} bytes; at most {MAX_MESSAGE_BYTES} are possible")
+    if isinstance(answer.get("clock"), dict):  # the agent's clock reading (agents before it send none)
+        credentials["agent_clock"] = answer["clock"]
     granted = answer.get("session")
     if isinstance(granted, dict) and isinstance(granted.get("duration_s"), int):
         credentials["session_ends_at"] = asked_at + granted["duration_s"] - 1  # the agent rounds its clock down
@@ -150,6 +152,7 @@ class DisconnectReply(msgspec.Struct):
     """/disconnect's answer; agents before ``pings_received`` (the original's included) send none."""
 
     pings_received: PingsReceived | None = None
+    clock: dict[str, Any] | None = None  # the agent's clock reading at the session's end (ipc.clock_source)
 
 
 async def disconnect(base: str, room_id: str) -> DisconnectReply | None:

@@ -20,7 +20,7 @@ import msgspec
 
 import transports
 from engine.parent.analysis.aggregator import PlatformRun
-from engine.parent.analysis.offset import ClockMode, choose_mode
+from engine.parent.analysis.offset import ClockMode, choose_mode, hosts_bound_ms
 from engine.parent.results import builder as results
 from engine.parent.results.compare import compare
 from engine.parent.results.histograms import line_fields
@@ -31,6 +31,7 @@ from engine.parent.supervision import agent_client, placement
 from engine.parent.supervision.embedded_agent import EmbeddedAgent
 from engine.parent.supervision.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.supervision.worker_process import WorkerProcess
+from ipc import clock_source
 from ipc.errors import BenchError
 from ipc.spec import WorkerSpec
 
@@ -72,13 +73,15 @@ def session_s(settings: RunSettings, connect_timeout_s: float) -> float:
 
 
 async def _handshake(
-    platform: str, url: str, settings: RunSettings, timeout_s: float, duration_s: float
+    platform: str, url: str, settings: RunSettings, timeout_s: float, duration_s: float, runner_clock: dict[str, Any]
 ) -> tuple[str, dict[str, Any], PlatformContext]:
     health = await agent_client.health(url, timeout_s)
     room_id, credentials = await agent_client.connect(
         url, platform, settings.reliable, timeout_s, duration_s, run_id=settings.run_id, busy_poll_us=settings.busy_poll_us
     )
-    mode = choose_mode(settings.clock_mode, health.boot_id)
+    agent_clock = credentials.pop("agent_clock", None)
+    clocks = {"runner": {"start": runner_clock}, "agent": {"start": agent_clock}}
+    mode = choose_mode(settings.clock_mode, health.boot_id, hosts_bound_ms([runner_clock], [agent_clock]))
     agent = {"version": health.version, "room_id": room_id, "same_host": mode.value == "same-host"}
     if "min_ping_bytes" in credentials:  # pings were padded to at least this, whatever --payload-bytes said
         agent["min_ping_bytes"] = credentials["min_ping_bytes"]
@@ -86,7 +89,8 @@ async def _handshake(
         agent["busy_poll_us"] = credentials["busy_poll_us"]
     room_url = credentials.get("room_url") or credentials.get("server_url")  # Daily's; LiveKit's as the original
     room_url = room_url if isinstance(room_url, str) else None
-    return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)
+    ctx = PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url, clock_sources=clocks)
+    return room_id, credentials, ctx
 
 
 def _release(urls: dict[str, str], rooms: dict[str, str], contexts: dict[str, PlatformContext]) -> None:
@@ -94,9 +98,21 @@ def _release(urls: dict[str, str], rooms: dict[str, str], contexts: dict[str, Pl
     (which pings its echo received) goes into the platform's context."""
     for platform, room_id in rooms.items():
         reply = asyncio.run(agent_client.disconnect(urls[platform], room_id))
-        if reply is not None and reply.pings_received is not None and platform in contexts:
-            received = reply.pings_received
-            contexts[platform].agent_received = (received.ranges, received.complete)
+        ctx = contexts.get(platform)
+        if reply is None or ctx is None:
+            continue
+        if reply.pings_received is not None:
+            ctx.agent_received = (reply.pings_received.ranges, reply.pings_received.complete)
+        ctx.clock_sources["agent"]["end"] = reply.clock
+
+
+def _settle_clocks(contexts: dict[str, PlatformContext], runner_end: dict[str, Any]) -> None:
+    """Each platform's clock bound, from the readings at both ends of the run (a missing one: no bound)."""
+    for ctx in contexts.values():
+        clocks = ctx.clock_sources
+        clocks["runner"]["end"] = runner_end
+        clocks["agent"].setdefault("end", None)
+        ctx.clock_bound_ms = hosts_bound_ms(list(clocks["runner"].values()), list(clocks["agent"].values()))
 
 
 def _worker_spec(
@@ -153,6 +169,7 @@ def run_benchmark(
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         cleanup.callback(_release, urls, rooms, contexts)
+        runner_clock = clock_source.as_dict(clock_source.read(settings.clock_source))
         phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
         cores, pin_note = placement.cores(len(platforms), settings.pin)
         for i, platform in enumerate(platforms):
@@ -162,6 +179,7 @@ def run_benchmark(
                 settings,
                 min(connect_timeout_s, agent_client.HTTP_TIMEOUT_S),
                 session_s(settings, connect_timeout_s),
+                runner_clock,
             )
             rooms[platform], credentials, ctx = asyncio.run(handshake)
             ctx.phase_ns, ctx.cpu, ctx.notes = phases[i], cores[i], [pin_note] if pin_note else []
@@ -181,6 +199,8 @@ def run_benchmark(
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
+        runner_end = clock_source.as_dict(clock_source.read(settings.clock_source))
+    _settle_clocks(contexts, runner_end)  # after the rooms' release: the agents' last readings are in
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}
     sink_report = orchestrator.sink_report()
