@@ -128,15 +128,8 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
     show_envvar=True,
     help="Longest session granted; a runner asks for its run's length and is told when it was capped.",
 )
-@click.option(
-    "--clock-source",
-    "clock_source_",
-    envvar=clock_source.ENV,
-    show_envvar=True,
-    default=None,
-    metavar="auto|clockbound[:PATH]|chrony[:HOST:PORT]|adjtimex|none",
-    help="Where this host's clock bound is read, for /connect and /disconnect (docs/metrics.md). [default: auto]",
-)
+@click.option("--clock-source", "clock_source_", envvar=clock_source.ENV, show_envvar=True, metavar=clock_source.METAVAR,
+              help="Where this host's clock bound is read, for /connect and /disconnect (docs/metrics.md). [default: auto]")  # fmt: skip
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
 def cli(
     platform: str,

@@ -182,7 +182,7 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
     envvar=clock_source.ENV,
     show_envvar=True,
     default=None,
-    metavar="auto|clockbound[:PATH]|chrony[:HOST:PORT]|adjtimex|none",
+    metavar=clock_source.METAVAR,
     help="Where this host's clock bound is read (ClockBound, chrony, the kernel's adjtimex); the agent reads its own. "
     "auto takes the first present; with both hosts bounded within 1 ms, --clock-mode auto chooses synced. [default: auto]",
 )

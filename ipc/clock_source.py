@@ -20,6 +20,7 @@ from ipc.errors import BenchError
 
 ENV = "RTC_BENCH_CLOCK_SOURCE"
 KINDS = ("auto", "clockbound", "chrony", "adjtimex", "none")
+METAVAR = "auto|clockbound[:PATH]|chrony[:HOST:PORT]|adjtimex|none"
 
 
 class Reading(msgspec.Struct, omit_defaults=True):
