@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from engine.parent.results import direction_figures
 from engine.parent.results.compare import ALPHA, holm, loss_p_value, quantile_differences
 from engine.parent.results.files import Group, grouped, load_results
 from ipc.errors import BenchError
@@ -24,7 +25,13 @@ from ipc.errors import BenchError
 #: Latency metrics compared, and the percentile of the RTT histogram each is.
 PERCENTILES = {"p50_rtt": 50.0, "p95_rtt": 95.0, "p99_rtt": 99.0}
 LOSS = "packet_loss_rate"
-METRICS = (*PERCENTILES, LOSS)
+#: Loss of each direction (docs/metrics.md, "Loss by direction"): a rate, compared as loss is.
+LOSS_BY_WAY = {f"loss_{way}": way for way in direction_figures.WAYS}
+LOSSES = (LOSS, *LOSS_BY_WAY)
+#: Each direction's latency figures: no per-ping test, so their significance is n/a.
+JITTER = {f"jitter_{way}": way for way in direction_figures.WAYS}
+VARIATION = {f"owd_variation_{way}_p99": way for way in direction_figures.WAYS}
+METRICS = (*PERCENTILES, LOSS, *LOSS_BY_WAY, *JITTER, *VARIATION, *direction_figures.ONE_WAY)
 _RULE = re.compile(r"^\s*(\w+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*(%|ms|pp)\s*$")
 
 
@@ -47,7 +54,7 @@ class Rule:
         metric = LOSS if metric == "loss" else metric
         if metric not in METRICS:
             raise BenchError(f"--fail-if {text!r}: unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-        if (unit == "pp") != (metric == LOSS) and unit != "%":
+        if (unit == "pp") != (metric in LOSSES) and unit != "%":
             raise BenchError(f"--fail-if {text!r}: use pp or % for {LOSS}, ms or % for latency")
         return cls(text.strip(), metric, op == ">", float(limit), unit)
 
@@ -98,23 +105,44 @@ def changes(base: Group, new: Group) -> list[Change]:
         out.append(Change(base.platform, metric, before, after, tests[i].p_value if tests else None))
     p_loss = loss_p_value(base.lost, base.total, new.lost, new.total)
     out.append(Change(base.platform, LOSS, base.loss_rate, new.loss_rate, p_loss))
+    return out + direction_changes(base, new)
+
+
+def direction_changes(base: Group, new: Group) -> list[Change]:
+    """Each direction's loss (with a p-value), jitter, delay variation and one-way percentiles, where both sides have them."""
+    out = []
+    for metric, way in LOSS_BY_WAY.items():
+        before, after = direction_figures.lost(base, way), direction_figures.lost(new, way)
+        if before is not None and after is not None:
+            p = loss_p_value(before, base.total, after, new.total)
+            out.append(Change(base.platform, metric, before / base.total, after / new.total, p))
+    figures = [
+        *((m, lambda g, w=w: direction_figures.jitter(g, w)) for m, w in JITTER.items()),
+        *((m, lambda g, w=w: direction_figures.variation_p99(g, w)) for m, w in VARIATION.items()),
+        *((m, lambda g, m=m: direction_figures.one_way_ms(g, m)) for m in direction_figures.ONE_WAY),
+    ]
+    for metric, figure in figures:
+        before, after = figure(base), figure(new)
+        if before is not None and after is not None:
+            out.append(Change(base.platform, metric, before, after, None))
     return out
 
 
 def _describe(c: Change) -> str:
-    if c.metric == LOSS:
+    if c.metric in LOSSES:
         head = f"{c.before:9.2%}    -> {c.after:9.2%}     {c.absolute * 100:+.2f} pp"
     elif c.before is None or c.after is None:
-        return f"{c.metric:<17} n/a (no pongs on one side)"
+        return f"{c.metric:<28} n/a (no pongs on one side)"
     else:
         ratio = c.after / c.before if c.before else float("inf")
         word = "slower" if ratio > 1 else "faster" if ratio < 1 else "same"
         head = f"{c.before:9.3f} ms -> {c.after:9.3f} ms  {c.relative:+7.1%}  {max(ratio, 1 / ratio if ratio else 0):.2f}x {word}"
     if c.p_holm is None:
-        verdict = "significance n/a (no per-ping data)"
+        why = "no per-ping data" if c.metric in (*PERCENTILES, *LOSSES) else "no per-ping test for this figure"
+        verdict = f"significance n/a ({why})"
     else:
         verdict = f"{'significant' if c.significant else 'not significant'} (p={c.p_holm:.3g}, Holm)"
-    return f"{c.metric:<17} {head}  {verdict}"
+    return f"{c.metric:<28} {head}  {verdict}"
 
 
 @click.command("compare", context_settings={"help_option_names": ["-h", "--help"]})

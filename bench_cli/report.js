@@ -166,7 +166,17 @@
         }) }));
       safely(`${g.label} loss`, () => plot(grow, { title: `Loss over time — ${g.label}`, x: sinceStart,
         y: { label: "share of pings lost", min: 0, max: 1 },
-        series: g.loss_over_time.map((r, i) => ({ name: r.label, style: "line", points: r.points, color: COLORS[i % COLORS.length] })) }));
+        series: g.loss_over_time.flatMap((r, i) => [
+          { name: r.label, style: "line", points: r.points, color: COLORS[i % COLORS.length] },
+          ...(r.upstream.some((p) => p[1] > 0) ? [{ name: `${r.label}: upstream`, style: "dots", points: r.upstream, color: "#d62728" }] : []),
+          ...(r.downstream.some((p) => p[1] > 0) ? [{ name: `${r.label}: downstream`, style: "dots", points: r.downstream, color: "#9467bd" }] : []),
+        ]) }));
+      safely(`${g.label} directions`, () => plot(grow, { title: `One-way delay above its minimum, up vs down — ${g.label}`,
+        x: { label: "percentile", kind: "linear" }, y: { label: "relative one-way delay (ms)" },
+        series: g.owd_variation.flatMap((r, i) => [
+          { name: `${r.label}: upstream`, style: "line", points: r.upstream, color: COLORS[(2 * i) % COLORS.length] },
+          { name: `${r.label}: downstream`, style: "line", points: r.downstream, color: COLORS[(2 * i + 1) % COLORS.length] },
+        ]) }));
       node("p", { class: "note", text: `Marks along the top: lost pings (black) and, below them, lost pings whose pong came after the timeout (late, orange; ${g.late} late pong(s) in all, warmup included).` }, section);
       table(section, ["statistic (ms unless named)", "value"], g.table);
       const details = node("details", {}, section);

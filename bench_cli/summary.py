@@ -35,6 +35,7 @@ def render(result: PlatformResult) -> str:
         f"  network   RTT p50 {_fmt(s.p50_network_rtt)} (RTT minus agent processing "
         f"{_fmt(s.mean_server_processing)})",
         _one_way_line(s, m),
+        *_direction_lines(s, m),
         f"  send lag  p50 {_fmt(s.send_lag_p50)}  p99 {_fmt(s.send_lag_p99)}  max {_fmt(s.send_lag_max)}",
         "  stamps    " + "  ".join(f"{k} {v}" for k, v in m.timestamp_source.items()),
     ]
@@ -50,6 +51,26 @@ def render(result: PlatformResult) -> str:
         lines.append(click.style(f"  error: {m.error}", fg="red"))
     lines += [click.style(f"  warning: {w}", fg="yellow") for w in m.warnings]
     return "\n".join(lines)
+
+
+def _direction_lines(s, m) -> list[str]:
+    """Each direction on its own: its loss, jitter and delay variation (any clock mode), and its one-way
+    percentiles with their bound where the clocks split them."""
+    lines = []
+    for way, kind, label in (("upstream", "client_to_server", "up"), ("downstream", "server_to_client", "down")):
+        lost = getattr(s, f"lost_{way}")
+        line = f"  {label:<9} lost {lost if lost is not None else 'n/a'}, jitter {_fmt(getattr(s, f'jitter_{way}'))}, "
+        line += f"delay above its minimum p99 {_fmt(getattr(s, f'owd_variation_{way}_p99'))}"
+        p50, p99 = getattr(s, f"p50_{kind}"), getattr(s, f"p99_{kind}")
+        if m.one_way_withheld:
+            line += ", one-way withheld"
+        elif p50 is not None:
+            bound = f" ± {m.one_way_bound_ms:.3f}" if m.one_way_bound_ms is not None else " (no clock bound)"
+            line += f", one-way p50 {p50:.3f}{bound} ms, p99 {p99:.3f}{bound} ms"
+        lines.append(line)
+    if s.lost_unknown_direction:
+        lines.append(f"            {s.lost_unknown_direction} lost ping(s) of unknown direction (the agent kept no record)")
+    return lines
 
 
 def _one_way_line(s, m) -> str:

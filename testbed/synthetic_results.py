@@ -23,11 +23,13 @@ def run_of(
     lost: tuple[int, ...] = (),
     late: tuple[int, ...] = (),
     wall0_ns: int = WALL0,
+    lost_upstream: tuple[int, ...] = (),
 ) -> PlatformRun:
     """A run whose pongs took ``rtt_ns`` (ns), symmetric paths, 20 µs processing, the agent on the same clock.
 
     Ping k is sent k ms after ``wall0_ns``; the seqs in ``lost`` got no pong in time (skipped in ``rtt_ns``'
-    order), those also in ``late`` got one after the timeout.
+    order), those also in ``late`` got one after the timeout; those in ``lost_upstream`` the pongs' running
+    counts say never reached the agent (the rest: unknown).
     """
     n = len(rtt_ns) + len(lost)
     seqs = np.array([s for s in range(1, n + 1) if s not in set(lost)], dtype=np.int64)
@@ -49,7 +51,7 @@ def run_of(
     )
     if lost:
         run.add(Lost(list(lost), [s * INTERVAL_NS for s in lost], [s * INTERVAL_NS for s in lost]))
-    run.add(Done(sent=n, counters={"late": len(late)}, late_seqs=list(late)))
+    run.add(Done(sent=n, counters={"late": len(late)}, late_seqs=list(late), lost_upstream=list(lost_upstream)))
     return run
 
 
@@ -60,6 +62,7 @@ def result_of(
     start: float = 1_790_000_000.0,
     lost: tuple[int, ...] = (),
     late: tuple[int, ...] = (),
+    lost_upstream: tuple[int, ...] = (),
 ) -> PlatformResult:
     """The result a reader of the file gets (dumped and loaded back)."""
     settings = RunSettings(
@@ -73,7 +76,7 @@ def result_of(
     )
     ctx = PlatformContext(None, ClockMode.SAME_HOST)
     duration = (len(rtt_ns) + len(lost)) * INTERVAL_NS / 1e9
-    run = run_of(rtt_ns, platform, lost, late, wall0_ns=round(start * 1e9))
+    run = run_of(rtt_ns, platform, lost, late, wall0_ns=round(start * 1e9), lost_upstream=lost_upstream)
     r = platform_result(run, settings, ctx, start, start + duration)
     return load(dumps(r).encode())
 

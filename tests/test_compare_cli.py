@@ -25,7 +25,8 @@ def files(tmp_path):
     )
     slow = write(
         tmp_path / "slow.json",
-        result_of(lognormal_ns(1.0, 3000, 5, sigma=0.32), lost=tuple(range(10, 70))),  # wider tail, 2 % loss
+        # wider tail, 2 % loss, all of it on the way out
+        result_of(lognormal_ns(1.0, 3000, 5, sigma=0.32), lost=tuple(range(10, 70)), lost_upstream=tuple(range(10, 70))),
         result_of(lognormal_ns(2.0, 3000, 6), "webrtc"),
     )
     return base, same, slow
@@ -35,7 +36,8 @@ def test_no_change_passes_the_gate(cli, files):
     base, same, _ = files
     proc = cli("compare", str(base), str(same), "--fail-if", "p99_rtt>+10%", "--fail-if", "loss>+1pp")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("not significant") == 8 and "FAIL" not in proc.stderr
+    # p50/p95/p99, loss, loss up and loss down per platform; the direction's jitter and variation have no test
+    assert proc.stdout.count("not significant") == 12 and "FAIL" not in proc.stderr
 
 
 def test_a_p99_regression_fails_the_gate(cli, files):
@@ -53,7 +55,11 @@ def test_a_p99_regression_fails_the_gate(cli, files):
 
 @pytest.mark.parametrize(
     ("rule", "code"),
-    [("p99_rtt>+50%", 0), ("loss>+1pp", 1), ("loss>+5pp", 0), ("p50_rtt>+0.5ms", 0), ("p99_rtt<-10%", 0)],
+    [
+        ("p99_rtt>+50%", 0), ("loss>+1pp", 1), ("loss>+5pp", 0), ("p50_rtt>+0.5ms", 0), ("p99_rtt<-10%", 0),
+        ("loss_upstream>+1pp", 1), ("loss_downstream>+1pp", 0), ("jitter_upstream>+10%", 1), ("jitter_upstream>+90%", 0),
+        ("owd_variation_downstream_p99>+10%", 1),
+    ],
 )
 def test_thresholds(cli, files, rule, code):
     base, _, slow = files

@@ -60,7 +60,8 @@ def three_files(tmp_path):
         result_of(samples["a"], location="us-west-2", start=T0, lost=(5, 50, 51, 52, 2000), late=(51, 2000)),
         result_of(samples["a_webrtc"], "webrtc", location="us-west-2", start=T0),
     )
-    write(folder / "b.json", result_of(samples["b"], location="eu-central-1", start=T0, lost=tuple(range(100, 130))))
+    lost_b = tuple(range(100, 130))  # all on the way out, as the agent's record says
+    write(folder / "b.json", result_of(samples["b"], location="eu-central-1", start=T0, lost=lost_b, lost_upstream=lost_b))
     write(
         folder / "c.json",
         result_of(samples["c"], location="us-west-2", start=T0 + 600),
@@ -85,10 +86,11 @@ def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_
     assert dom.returncode == 0, dom.stderr
     assert "CONSOLE" not in dom.stderr, dom.stderr  # Chromium logs every console message and uncaught error here
     assert 'data-errors="0"' in dom.stdout and '<pre id="errors" hidden="">' in dom.stdout
-    # 1 platforms plot; per location (2) percentiles + CDF; per platform/location/day (4) RTT and loss over time.
-    assert 'data-plots-drawn="13"' in dom.stdout
+    # 1 platforms plot; per location (2) percentiles + CDF; per platform/location/day (4) RTT and loss over time
+    # and each direction's delay above its minimum.
+    assert 'data-plots-drawn="17"' in dom.stdout
     plots = re.findall(r'<svg class="plot"[^>]*data-title="([^"]*)" data-points="(\d+)"', dom.stdout)
-    assert len(plots) == 13 and all(int(n) > 0 for _, n in plots), plots
+    assert len(plots) == 17 and all(int(n) > 0 for _, n in plots), plots
     titles = [t for t, _ in plots]
     assert titles.count("RTT by percentile — us-west-2") == 1 and titles.count("CDF of RTT — eu-central-1") == 1
     assert (
@@ -99,6 +101,11 @@ def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_
     series = re.findall(r'<g class="series" data-name="([^"]*)" data-points="(\d+)"', dom.stdout)
     assert all(int(n) > 0 for name, n in series if not name.startswith(("lost", "late"))), series
     assert ("lost (30)", "30") in series and ("lost (5)", "5") in series and ("late (2)", "2") in series
+    assert sum(t.startswith("One-way delay above its minimum, up vs down") for t in titles) == 4
+    ways = [name for name, _ in series if name.endswith(("upstream", "downstream"))]
+    # A line per run (5) each way, and b's loss on the way out; no loss was downstream.
+    assert sum(name.endswith(": upstream") for name in ways) == 5 + 1
+    assert sum(name.endswith(": downstream") for name in ways) == 5
 
     shot = tmp_path / "report.png"  # kept as the test's artifact
     subprocess.run(

@@ -82,6 +82,9 @@ def test_every_sample_and_the_summary_arrive_with_tags_fields_and_times(cli, tmp
         f'{{__name__=~"run_summary_.*",run_id="{meta["run_id"]}"}}', "run_summary_total_messages", 1
     )
     numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert {"lost_upstream", "jitter_upstream", "owd_variation_downstream_p99"} <= set(numbers)  # each direction's
+    if meta["clock_bound_ms"] is not None:  # both hosts bounded their clocks: the bound travels with the summary
+        numbers["clock_bound_ms"] = meta["clock_bound_ms"]
     # The histograms' encodings are string fields (VictoriaMetrics keeps a series per field, not the text).
     encoded = {f"hdr_{k}" for k, v in result["histograms"].items() if k != "unit" and v is not None}
     assert {f"run_summary_{k}" for k in (*numbers, *encoded)} == set(summary)

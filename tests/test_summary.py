@@ -43,3 +43,17 @@ def test_an_impaired_run_says_so():
     assert "impaired" not in click.unstyle(render(r))
     r.metadata.impairment = {"text": "delay=5,loss=2%", "seed": 0, "truth_log": "t.jsonl"}
     assert "  impaired  through the proxy: delay=5,loss=2% (seed 0), truth in t.jsonl" in click.unstyle(render(r))
+
+
+def test_each_direction_has_its_line_with_loss_jitter_variation_and_one_way_with_its_bound(monkeypatch):
+    monkeypatch.setattr(test_results, "THETA", 0)
+    r = result(run_with([(2, 2), (3, 2), (2, 2.5)] * 2, lost=[9, 10]), ClockMode.SAME_HOST)
+    lines = click.unstyle(render(r)).splitlines()
+    up = next(x for x in lines if x.startswith("  up "))
+    down = next(x for x in lines if x.startswith("  down "))
+    assert up == (
+        "  up        lost 0, jitter 0.800 ms, delay above its minimum p99 1.000 ms, "
+        "one-way p50 2.000 ± 0.000 ms, p99 3.000 ± 0.000 ms"
+    )
+    assert down.startswith("  down      lost 0, jitter 0.300 ms, delay above its minimum p99 0.500 ms")
+    assert "            2 lost ping(s) of unknown direction (the agent kept no record)" in lines

@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from engine.parent.results import direction_figures
 from engine.parent.results.files import Group
 from engine.parent.results.model import PlatformResult
 
@@ -40,6 +41,7 @@ class Series:
     rtt_ms: np.ndarray
     lost_at: np.ndarray  # send time of each lost ping
     late_at: np.ndarray  # send time of each lost ping whose pong came after all
+    lost_way: np.ndarray  # each lost ping's direction, in lost_at's order
 
 
 def series_of(result: PlatformResult) -> Series:
@@ -49,11 +51,13 @@ def series_of(result: PlatformResult) -> Series:
     seconds = m.column("timestamp") - t0 if len(m) else np.zeros(0)
     rtt = m.column("round_trip_time") if len(m) else np.zeros(0)
     order = np.argsort(seconds, kind="stable")
-    lost = np.sort(np.array([p.timestamp for p in result.lost], dtype=np.float64)) - t0
+    lost_order = np.argsort(np.array([p.timestamp for p in result.lost], dtype=np.float64), kind="stable")
+    lost = np.array([p.timestamp for p in result.lost], dtype=np.float64)[lost_order] - t0
+    ways = np.array([p.direction for p in result.lost], dtype=object)[lost_order]
     late_numbers = set(result.late)
     late = np.sort(np.array([p.timestamp for p in result.lost if p.message_number in late_numbers])) - t0
     start = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%H:%M:%S")
-    return Series(f"run {result.metadata.run_id} at {start} UTC", seconds[order], rtt[order], lost, late)
+    return Series(f"run {result.metadata.run_id} at {start} UTC", seconds[order], rtt[order], lost, late, ways)
 
 
 def percentile_curve(hist: HdrHistogram) -> list[list[float]]:
@@ -110,20 +114,33 @@ def _thinned(times: np.ndarray) -> list[float]:
 
 
 def loss_over_time(s: Series) -> dict[str, Any]:
-    """[s, share of pings lost] per slice of consecutive pings (received and lost together, in time order)."""
+    """[s, share of pings lost] per slice of consecutive pings (received and lost together, in time order),
+    in all and (``upstream``, ``downstream``) by direction."""
     times = np.concatenate([s.seconds, s.lost_at])
     if not len(times):
-        return {"label": s.label, "points": []}
-    lost = np.concatenate([np.zeros(len(s.seconds)), np.ones(len(s.lost_at))])
+        return {"label": s.label, "points": [], "upstream": [], "downstream": []}
     order = np.argsort(times, kind="stable")
-    times, lost = times[order], lost[order]
+    times = times[order]
     edges = np.linspace(0, len(times), min(LOSS_SLICES, len(times)) + 1).astype(int)
-    points = [
-        [float(times[(a + b) // 2]), float(lost[a:b].mean())]
-        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())
-        if b > a
-    ]
-    return {"label": s.label, "points": points}
+    out: dict[str, Any] = {"label": s.label}
+    for key, chosen in (("points", None), ("upstream", "upstream"), ("downstream", "downstream")):
+        marks = np.ones(len(s.lost_at)) if chosen is None else (s.lost_way == chosen).astype(np.float64)
+        lost = np.concatenate([np.zeros(len(s.seconds)), marks])[order]
+        out[key] = [
+            [float(times[(a + b) // 2]), float(lost[a:b].mean())]
+            for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())
+            if b > a
+        ]
+    return out
+
+
+def owd_variation(result: PlatformResult) -> dict[str, Any]:
+    """One run's relative one-way delay (above its minimum) at p50/p95/p99, [percentile, ms] per direction."""
+    s = result.statistics
+    points = {
+        way: [[p, getattr(s, f"owd_variation_{way}_p{p}")] for p in (50, 95, 99)] for way in ("upstream", "downstream")
+    }
+    return {way: [pt for pt in pts if pt[1] is not None] for way, pts in points.items()}
 
 
 def _ms(hist: HdrHistogram, pct: float) -> float | None:
@@ -155,7 +172,13 @@ def table(group: Group, hist: HdrHistogram) -> list[list[Any]]:
     ):
         h = group.histogram(kind)
         rows += [[f"{label} p50", _ms(h, 50.0)], [f"{label} p99", _ms(h, 99.0)]]
+    for way in ("upstream", "downstream"):
+        rows += [[f"lost {way}", direction_figures.lost(group, way)], [f"jitter {way}", _r3(direction_figures.jitter(group, way))]]
     return rows
+
+
+def _r3(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def group_data(group: Group) -> dict[str, Any]:
@@ -172,6 +195,7 @@ def group_data(group: Group) -> dict[str, Any]:
         "rtt_over_time": [rtt_over_time(s) for s in runs],
         "late": group.late,
         "loss_over_time": [loss_over_time(s) for s in runs],
+        "owd_variation": [{"label": s.label, **owd_variation(r)} for s, r in zip(runs, group.results, strict=True)],
         "table": table(group, hist),
         "runs": [
             {"run_id": r.metadata.run_id, "start_time": r.metadata.start_time, **msgspec.structs.asdict(r.statistics)}

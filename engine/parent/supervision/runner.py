@@ -213,7 +213,10 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
-    summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}
+    summaries = {
+        p: {**msgspec.structs.asdict(r.statistics), "clock_bound_ms": r.metadata.clock_bound_ms, **line_fields(r.histograms)}
+        for p, r in per_platform.items()
+    }
     return RunOutcome(
         output,
         per_platform,
