@@ -26,6 +26,9 @@ from tests.livekit_loopback.launch import ServerProcess
 from tests.test_cli_e2e import assert_seed_shape
 from tests.test_live_platforms import assert_nothing_secret
 
+#: Root and a test namespace for the loopback server, which is a real server process.
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.server]
+
 WARMUP = 5
 COOLDOWN_MS, TIMEOUT_MS = 10, 1000
 
