@@ -1,4 +1,4 @@
-"""``benchmark-runner``: parse the seed's flags, run the engine, print and save the result.
+"""``benchmark-runner``: parse the original's flags, run the engine, print and save the result.
 
 Defaults come from the environment and a ``.env`` file (flag > environment >
 .env > built-in). Bad input is one line on stderr and exit code 2; Ctrl-C
@@ -318,7 +318,7 @@ def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
     ``benchmark-runner flush-spool|impair|compare|report ...`` is dispatched here rather than by a click group, so the
-    run's own flags (the seed's contract) parse exactly as they always did.
+    run's own flags (the original's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)

@@ -3,7 +3,7 @@
 Exactly what ``benchmark-runner --platform udp`` does: an embedded agent on
 127.0.0.1 (started once per suite by the caller), then ``run_benchmark`` with
 its spawned worker, timerfd pacer, session and pipe to the parent. Numbers are
-read back from the seed-shaped result's ``statistics``, converted to µs.
+read back from the result's ``statistics`` (shaped as the original's), converted to µs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ratios, targets, the printed table, the JSON report and the baseline comparison.
 
-Latency is printed in µs with 3 decimals (STYLE.md). A ratio is "measured over
+Latency is printed in µs with 3 decimals (the stamps are ns: none of their resolution is dropped). A ratio is "measured over
 reference", so bigger is worse everywhere; a regression is a ratio that grew
 by more than the tolerance over the one in ``perf/baseline.json``.
 """

@@ -69,6 +69,7 @@ def three_files(tmp_path):
     return folder, samples
 
 
+@pytest.mark.server
 def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_files, tmp_path):
     folder, _ = three_files
     page = tmp_path / "report.html"

@@ -99,7 +99,12 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
     )
 
     def notify(kind: str, detail: str) -> None:
-        """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured."""
+        """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured.
+
+        Also logged at INFO (shown with ``--verbose``) the moment it happens, where the result has it only at
+        the end: a test that stops the echo waits for this line to know the worker saw the silence.
+        """
+        log.info("%s: %s", kind, detail)
         writer.send(Event(kind, f"{spec.platform}: {detail}", fatal=kind == "error"))
         if kind == "error":
             stop.set()

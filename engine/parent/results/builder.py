@@ -51,7 +51,7 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def platform_result(
     run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
 ) -> PlatformResult:
-    """The seed's per-platform object (plus additions) for one worker's run.
+    """The original's per-platform object (plus additions) for one worker's run.
 
     Only the raw columns are held for the whole run; each derived column
     (RTT, network RTT, one-way) lives while its statistics are taken, and

@@ -1,6 +1,6 @@
 """The result file as a typed model: msgspec structs, written and read back.
 
-The seed's keys come first in each object and keep their name, type and
+The original's keys come first in each object and keep their name, type and
 unit; additions follow (docs/ARCHITECTURE.md, "Output JSON"). ``dump_pieces`` writes the
 text ``json.dump(indent=2)`` would write for the equivalent dicts, streaming
 the per-ping ``measurements`` a chunk at a time; ``load`` reads a file of this
@@ -29,7 +29,7 @@ Number = int | float
 
 
 class Statistics(msgspec.Struct, kw_only=True):
-    """``statistics``: the seed's thirteen keys, then additions (ms unless named otherwise).
+    """``statistics``: the original's thirteen keys, then additions (ms unless named otherwise).
 
     Keyword-only, so an addition can carry a default where it sits: files written before it still load."""
 
@@ -71,7 +71,7 @@ class Statistics(msgspec.Struct, kw_only=True):
 
 
 class Metadata(msgspec.Struct, kw_only=True):
-    """``metadata``: the seed's nine keys, then how every number was obtained (keyword-only, as ``Statistics``).
+    """``metadata``: the original's nine keys, then how every number was obtained (keyword-only, as ``Statistics``).
 
     ``start_time`` is the first measured ping's send instant (Unix s), or the
     run's start when no ping was measured; ``duration_ms`` runs from it to
@@ -134,7 +134,7 @@ class LostPing(msgspec.Struct):
 
 
 class PlatformResult(msgspec.Struct):
-    """One platform's object: exactly the seed's file when one platform ran."""
+    """One platform's object: exactly the original's file when one platform ran."""
 
     platform: str
     measurements: Measurements

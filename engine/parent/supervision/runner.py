@@ -132,7 +132,7 @@ def run_benchmark(
     log_level: int = logging.WARNING,
     sink: SinkConfig | None = None,
 ) -> RunOutcome:
-    """Measure every platform at once, one worker each; returns the seed-shaped result.
+    """Measure every platform at once, one worker each; returns the result, shaped as the original's.
 
     A platform missing from ``agent_urls`` gets an embedded agent on 127.0.0.1, one process per platform
     so one echo's loop never delays another's pongs. Workers start first: they load their SDKs while the
