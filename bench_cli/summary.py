@@ -60,9 +60,9 @@ def split_line(result: PlatformResult) -> str:
     if s.p50_rtt is None:
         return "no RTT to split"
     if s.transport_rtt_p50 is None or s.endpoint_share_p50 is None:
-        return f"RTT p50 {s.p50_rtt:.2f} ms = wire ? + endpoints ? (transport RTT missing)"
+        return f"RTT p50 {s.p50_rtt:.3f} ms = wire ? + endpoints ? (transport RTT missing)"
     return (
-        f"RTT p50 {s.p50_rtt:.2f} ms = wire {s.transport_rtt_p50:.2f} + endpoints {s.endpoint_share_p50:.2f}"
+        f"RTT p50 {s.p50_rtt:.3f} ms = wire {s.transport_rtt_p50:.3f} + endpoints {s.endpoint_share_p50:.3f}"
         f" (transport RTT from {m.transport_rtt_source})"
     )
 
