@@ -84,7 +84,7 @@ def run(
     """
     port = free_udp_port(host)
     server = subprocess.Popen(
-        [exe, "server", "-b", f"{host}:{port}", "-i", "0", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [exe, "server", "-b", f"{host}:{port}", "-i", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         if echo_cpus:
