@@ -220,8 +220,9 @@ def test_livekit_transport_rtt_has_both_legs_and_lies_below_the_rtt(livekit_serv
     s, m = result["statistics"], result["metadata"]
     assert m["transport_rtt_source"] == "ICE candidate pairs (LiveKit get_rtc_stats): runner↔SFU + SFU↔agent"
     for side in ("runner", "agent"):
+        # The SDK joins with one peer connection (the publisher's) where the server offers it, as this one does.
         figures = m["transport_rtt"][side]
-        assert {"wire", "publisher", "subscriber"} <= set(figures), figures
+        assert "wire" in figures and {"publisher", "subscriber"} & set(figures), figures
         assert 0 < figures["wire"]["p50"] < s["p50_rtt"]
     legs = m["transport_rtt"]["runner"]["wire"]["p50"] + m["transport_rtt"]["agent"]["wire"]["p50"]
     assert s["transport_rtt_p50"] == pytest.approx(legs, abs=0.002)
