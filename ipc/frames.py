@@ -96,6 +96,15 @@ class Done(msgspec.Struct, tag=True):
     late_seqs: list[Seq] = []  # seqs whose pong came after the timeout (each also lost)
 
 
+class TransportRtt(msgspec.Struct, tag=True):
+    """The stack's own RTT as the worker read it in quiet windows (transports/transport_rtt.py), sent before
+    Done: ``at`` is each reading's perf ns, ``figures`` each figure's seconds per reading (None: not in that one)."""
+
+    source: str
+    at: list[Instant] = []
+    figures: dict[str, list[Annotated[float, msgspec.Meta(ge=0, le=1e6)] | None]] = {}
+
+
 #: Samples' user-space and kernel columns: all of them or none (frames written before they existed).
 _STAMP_COLUMNS = ("t1_user", "t4_user", "kernel")
 
@@ -109,7 +118,7 @@ def _same_lengths(frame: Samples | Lost) -> None:
         raise ValueError(f"{type(frame).__name__} columns of different lengths {sorted(lengths | stamps)}")
 
 
-Frame = Hello | Samples | Lost | Event | Done
+Frame = Hello | Samples | Lost | Event | Done | TransportRtt
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Frame)

@@ -46,3 +46,5 @@ class PlatformContext:
     notes: list[str] = field(default_factory=list)
     impairment: dict[str, Any] | None = None
     room_url: str | None = None
+    #: The agent's own transport RTT readings, from its /disconnect reply (engine/parent/analysis/breakdown.py).
+    agent_transport_rtt: dict[str, Any] | None = None

@@ -23,6 +23,7 @@ from engine.worker.housekeeping import EventLog, Housekeeper
 from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session
+from engine.worker.transport_rtt import RttReadings
 from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
 from ipc.clock import take_anchor
@@ -112,6 +113,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
     pacer: Pacer | None = None
     session_timer: asyncio.TimerHandle | None = None
     silence = Silence(spec.timeout_ns, notify)
+    readings = RttReadings(transport)
     housekeeper = Housekeeper(
         session,
         writer,
@@ -121,6 +123,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         input_waiting=transport.input_waiting,
         events=events,
         watch=lambda now: silence.check(session.arrivals, session.sent, now),
+        read_rtt=readings.read if readings.readable else None,
     )
 
     def receive(*message_and_stamps: object) -> None:
@@ -178,6 +181,9 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         housekeeper.ship(match_all=True)
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
+        rtt_frame = readings.frame()
+        if rtt_frame is not None:
+            writer.send(rtt_frame)
         writer.send(
             Done(
                 session.sent,

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent.analysis import plausibility, stats
+import transports
+from engine.parent.analysis import breakdown, plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.analysis.cautions import clock_cautions
 from engine.parent.analysis.hdr import new_histogram, record_ns
@@ -96,13 +97,37 @@ def platform_result(
     )
     lost = [LostPing(int(seq) - warmup, ts) for seq, ts in zip(run.lost["seq"], np.round(lost_t1w / 1e9, 6).tolist())]
     statistics = _statistics(run, received, figures)
+    split = _breakdown(run, ctx, statistics)
+    statistics.transport_rtt_p50, statistics.transport_rtt_p99 = split.p50, split.p99
+    statistics.endpoint_share_p50 = split.endpoints_p50
     first = _first_ping_ns(a, run)
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
+    metadata_.transport_rtt_source, metadata_.transport_rtt = split.source, split.sides
+    if split.missing and received:
+        metadata_.warnings.append(f"transport RTT missing: {split.missing}; the RTT is not split into wire and endpoints")
     hists = histograms_of_run(run, measurements, one_way)
     late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
+
+
+def _breakdown(run: PlatformRun, ctx: PlatformContext, statistics: Statistics) -> breakdown.Breakdown:
+    """The wire's and the endpoints' share: udp's from its kernel stamps, the others' from their stacks."""
+    platform = transports.PLATFORMS.get(run.platform)
+    kernel = None
+    if run.platform == "udp":
+        if set(run.timestamp_source().values()) == {"kernel"}:
+            kernel = (statistics.p50_network_rtt, statistics.p99_network_rtt)
+        else:
+            return breakdown.Breakdown(missing="udp's wire is its network RTT with all four stamps the kernel's, and they were not")
+    return breakdown.breakdown(
+        app_p50=statistics.p50_rtt,
+        relayed=bool(platform and platform.relayed),
+        runner=run.transport_rtt,
+        agent=ctx.agent_transport_rtt,
+        kernel_network=kernel,
+    )
 
 
 def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:

@@ -68,6 +68,11 @@ class Statistics(msgspec.Struct, kw_only=True):
     malformed_messages: int
     unknown_messages: int
     implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/analysis/plausibility.py)
+    #: The wire (the stack's own RTT, both legs through an SFU) and the endpoints' share of the RTT p50
+    #: (engine/parent/analysis/breakdown.py); None where the wire is missing.
+    transport_rtt_p50: float | None = None
+    transport_rtt_p99: float | None = None
+    endpoint_share_p50: float | None = None
 
 
 class Metadata(msgspec.Struct, kw_only=True):
@@ -124,6 +129,9 @@ class Metadata(msgspec.Struct, kw_only=True):
     duration_requested_s: float | None = None
     phase_offset_ms: float = 0.0
     pinned_cpu: int | None = None
+    #: Where ``transport_rtt_*`` come from (null: missing, and a warning says why); each side's figures in ms.
+    transport_rtt_source: str | None = None
+    transport_rtt: dict[str, Any] = {}
 
 
 class LostPing(msgspec.Struct):

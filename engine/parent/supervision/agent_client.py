@@ -135,9 +135,10 @@ async def connect(
     return room_id, credentials
 
 
-async def disconnect(base: str, room_id: str) -> None:
-    """Best effort: a run's result never depends on the agent cleaning up."""
+async def disconnect(base: str, room_id: str) -> dict[str, Any] | None:
+    """Best effort: a run's result never depends on the agent cleaning up. The agent's reply (its own side
+    of the transport RTT, ``transport_rtt``), or None where there was none."""
     try:
-        await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, dict)
+        return await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, dict)
     except BenchError:
-        pass
+        return None

@@ -89,10 +89,13 @@ async def _handshake(
     return room_id, credentials, PlatformContext(agent_url=url, clock_mode=mode, agent=agent, room_url=room_url)
 
 
-def _release(urls: dict[str, str], rooms: dict[str, str]) -> None:
-    """/disconnect every room the run got, whatever happened since."""
+def _release(urls: dict[str, str], rooms: dict[str, str], contexts: dict[str, PlatformContext]) -> None:
+    """/disconnect every room the run got, whatever happened since; keep the agent's side of the transport RTT."""
     for platform, room_id in rooms.items():
-        asyncio.run(agent_client.disconnect(urls[platform], room_id))
+        reply = asyncio.run(agent_client.disconnect(urls[platform], room_id))
+        side = reply.get("transport_rtt") if reply else None
+        if isinstance(side, dict) and platform in contexts:
+            contexts[platform].agent_transport_rtt = side
 
 
 def _worker_spec(
@@ -148,7 +151,7 @@ def run_benchmark(
             cleanup.callback(worker.abandon)
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
-        cleanup.callback(_release, urls, rooms)
+        cleanup.callback(_release, urls, rooms, contexts)
         phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
         cores, pin_note = placement.cores(len(platforms), settings.pin)
         for i, platform in enumerate(platforms):
