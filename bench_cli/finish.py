@@ -40,9 +40,8 @@ def say(text: str, err: bool = False) -> None:
 def finish(outcome: RunOutcome, output: Path | None, outputs: OutputPlan, interrupted: Callable[[], int]) -> int:
     """Everything after the measuring; ``interrupted`` says so and returns the exit code of a stopped run."""
     to_stdout = output is not None and output_file.is_stdout(output)
-    to_stdout |= outputs.stream is not None and output_file.is_stdout(
-        outputs.stream
-    )  # the summary keeps out of the stream's way
+    # The summary keeps out of the stream's way too.
+    to_stdout |= outputs.stream is not None and output_file.is_stdout(outputs.stream)
     if not outputs.quiet:
         for result in outcome.per_platform.values():
             say(render(result), err=to_stdout)

@@ -36,11 +36,7 @@ _OPTIONS = [
         is_flag=True,
         help="Leave the per-ping measurements out of --output (statistics, histograms and lost pings stay).",
     ),
-    click.option(
-        "--quiet",
-        is_flag=True,
-        help="Print nothing but errors: no summary, no progress (the result file keeps the warnings).",
-    ),
+    click.option("--quiet", is_flag=True, help="Print nothing but errors: no summary, no progress (the result file keeps the warnings)."),
     click.option(
         "--stream",
         type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
