@@ -25,7 +25,7 @@ from engine.parent.results import builder
 from engine.parent.results.compare import compare
 from engine.parent.results.model import MultiResult, Result, ResultFormatError
 from engine.parent.results.stream_lines import (
-    HEADER_PREFIX,
+    LINE_PREFIX,
     STREAM_VERSION,
     Duplicate,
     End,
@@ -44,7 +44,7 @@ CUT_OFF = "read back from a stream cut off before its end line: partial, statist
 
 
 def is_stream(data: bytes) -> bool:
-    return data.startswith(HEADER_PREFIX)
+    return data.startswith(LINE_PREFIX)
 
 
 @dataclass
@@ -97,13 +97,13 @@ def _read(data: bytes) -> tuple[Header, dict[str, _Lines], End | None]:
     for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
+        if number == 1 and not text.startswith(b'{"type":"header"'):
+            raise ResultFormatError("a stream starts with its header line")
         try:
             line = decode(text)
         except msgspec.DecodeError as exc:
             raise ResultFormatError(f"stream line {number}: {exc}") from None
-        if number == 1:
-            if not isinstance(line, Header):
-                raise ResultFormatError("a stream starts with its header line")
+        if isinstance(line, Header):
             if line.v != STREAM_VERSION:
                 raise ResultFormatError(f"stream version {line.v} is not one this reader knows ({STREAM_VERSION})")
             header = line

@@ -20,8 +20,8 @@ from engine.parent.results.model import Metadata, Statistics
 
 #: Bumped when a field changes meaning; adding a field or a line type keeps the version.
 STREAM_VERSION = 1
-#: What a stream's first bytes always are (the tag is encoded first): how a reader tells a stream from a result file.
-HEADER_PREFIX = b'{"type":"header"'
+#: How every line starts (the tag is encoded first), and no result file does: how a reader tells them apart.
+LINE_PREFIX = b'{"type":"'
 #: The stamps a pong line's ``kernel`` may name.
 STAMPS = ("t1", "t2", "t3", "t4")
 
