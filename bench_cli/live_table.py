@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -29,6 +30,8 @@ REDRAW_EVERY_S = 1.0
 #: The recent window's length: pongs that arrived within it.
 WINDOW_S = 10.0
 _PERCENTILES = (50.0, 99.0)
+#: Two-line headers keep the table within 80 columns.
+_VALUE_HEADERS = (f"p50\n{WINDOW_S:.0f} s", f"p99\n{WINDOW_S:.0f} s", "p50\nrun", "p99\nrun", "send lag\np99")
 
 
 @dataclass
@@ -61,7 +64,9 @@ class LiveTable:
         self._started = time.monotonic()
         self._next = 0.0
         self._recent: dict[str, _Recent] = {}
-        self._live = Live(console=Console(file=sys.stderr), auto_refresh=False, redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(
+            console=Console(file=sys.stderr), auto_refresh=False, redirect_stdout=False, redirect_stderr=False
+        )
         self._live.start()
 
     def update(self, runs: dict[str, PlatformRun], force: bool = False) -> None:
@@ -79,12 +84,14 @@ class LiveTable:
     def _table(self, runs: dict[str, PlatformRun], now: float) -> Table:
         done = sum(r.received + r.lost_count for r in runs.values())
         table = Table(
-            title=f"{done:,}/{self._total:,} pings after {now - self._started:.0f} s", title_justify="left", expand=False
+            title=f"{done:,}/{self._total:,} pings after {now - self._started:.0f} s (RTT and send lag in ms)",
+            title_justify="left",
+            box=box.SIMPLE,
+            pad_edge=False,
+            collapse_padding=True,
         )
-        for name in ("platform", "answered", "lost", f"p50 {WINDOW_S:.0f} s", f"p99 {WINDOW_S:.0f} s"):
-            table.add_column(name, justify="left" if name == "platform" else "right")
-        for name in ("p50 run", "p99 run", "send lag p99", "stamps"):
-            table.add_column(name, justify="left" if name == "stamps" else "right")
+        for name in ("platform", "answered", "lost", *_VALUE_HEADERS, "stamps"):
+            table.add_column(name, justify="left" if name in ("platform", "stamps") else "right", no_wrap=True)
         for platform, run in runs.items():
             recent = self._recent.setdefault(platform, _Recent()).advance(run, now)
             whole = hdr_percentiles_ms(run.rtt_hist, _PERCENTILES)
@@ -102,7 +109,7 @@ class LiveTable:
 
 
 def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f} ms"
+    return "—" if value is None else f"{value:.3f}"
 
 
 def stamps(sources: dict[str, str]) -> str:
