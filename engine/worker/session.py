@@ -226,7 +226,7 @@ class Session:
             self._count("unknown", f"seq={pong.seq} client_timestamp={pong.client_timestamp}")
             return
         state = self._state[seq]
-        measured = seq > self.warmup  # warmup pongs enter no count (README: no statistic at all)
+        measured = seq > self.warmup  # warmup pongs enter no count (docs/metrics.md: no statistic at all)
         if state == _RECEIVED:
             if measured:
                 self._count("duplicate", f"seq={seq}")

@@ -214,7 +214,7 @@ def _metadata(
     )
 
 
-#: pyperf's 10 % rules, each above an absolute floor. A bare timerfd's own p99 lateness reaches 2.7 ms on a loaded 2-core VM (README, perf), so less says nothing about this client.
+#: pyperf's 10 % rules, each above an absolute floor. A bare timerfd's own p99 lateness reaches 2.7 ms on a loaded 2-core VM (perf/README.md), so less says nothing about this client.
 SEND_LAG_FLOOR_MS = 3.0
 #: Spread under 1 ms is the OS scheduler's wake-up noise (loopback RTTs are 0.05–2 ms), not an unstable path.
 STD_FLOOR_MS = 1.0
