@@ -16,7 +16,6 @@ import numpy as np
 
 from engine.parent.results.model import load, platform_results
 from engine.parent.results.stream_file import CUT_OFF, load_stream
-from tests.agent_stub import StubAgent, noisy
 from tests.conftest import CLI, cli_env
 from tests.test_cli_errors import assert_one_line_error
 
@@ -112,30 +111,6 @@ def test_side_by_side_stream_reads_back_as_the_multi_result(cli, tmp_path):
     for platform, r in platform_results(as_file).items():
         b = platform_results(back)[platform]
         assert list(b.measurements) == list(r.measurements) and b.statistics == r.statistics
-
-
-def test_duplicate_pongs_become_duplicate_lines(cli, tmp_path):
-    stream = tmp_path / "s.ndjson"
-    with StubAgent(reply=noisy) as agent:  # answers every third ping twice
-        proc = cli(
-            "--platform",
-            "udp",
-            "--agent-url",
-            agent.url,
-            "--iterations",
-            "30",
-            "--warmup",
-            "0",
-            "--cooldown",
-            "2",
-            "--stream",
-            str(stream),
-            "--quiet",
-        )
-    assert proc.returncode == 0, proc.stderr
-    lines = _lines(stream.read_text())
-    assert [line["message_number"] for line in lines if line["type"] == "duplicate"] == list(range(3, 31, 3))
-    assert lines[-1]["platforms"]["udp"]["statistics"]["duplicate_messages"] == 10
 
 
 def test_stream_cut_off_by_sigkill_reads_back_as_partial(cli, tmp_path):
