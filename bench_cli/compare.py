@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from engine.parent.results.compare import ALPHA, holm, loss_p_value, quantile_differences
-from engine.parent.results.files import Group, grouped, load_results
+from engine.parent.results.files import Group, grouped, load_results, partial_notes
 from ipc.errors import BenchError
 
 #: Latency metrics compared, and the percentile of the RTT histogram each is.
@@ -135,7 +135,10 @@ def compare_cli(baseline: Path, new: Path, rules: tuple[str, ...]) -> int:
     parsed = [Rule.parse(r) for r in rules]
 
     def by_platform(path: Path) -> dict[str, Group]:
-        return {g.platform: g for g in grouped((r for _, r in load_results([path])), lambda r: (r.platform,))}
+        loaded = load_results([path])
+        for note in partial_notes(loaded):
+            click.echo(f"note: {note}", err=True)
+        return {g.platform: g for g in grouped((r for _, r in loaded), lambda r: (r.platform,))}
 
     before, after = by_platform(baseline), by_platform(new)
     common = [p for p in before if p in after]

@@ -273,19 +273,25 @@ def cli(
             except OSError as exc:
                 raise BenchError(str(exc)) from None
         outputs = OutputPlan.pop(influx)
+        stream = outputs.open_stream(output, lambda line: click.echo(f"benchmark-runner: warning: {line}", err=True))
     for line in _flags_without_effect(platforms, agent_url, unreliable):
         click.echo(f"benchmark-runner: warning: {line}", err=True)
 
-    with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
-        outcome = run_benchmark(
-            platforms,
-            urls,
-            settings,
-            connect_timeout_s=connect_timeout,
-            progress=bar.update,
-            log_level=logging.INFO if verbose else logging.WARNING,
-            sink=sink,
-        )
+    try:
+        with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
+            outcome = run_benchmark(
+                platforms,
+                urls,
+                settings,
+                connect_timeout_s=connect_timeout,
+                progress=bar.update,
+                log_level=logging.INFO if verbose else logging.WARNING,
+                sink=sink,
+                stream=stream,
+            )
+    finally:
+        if stream is not None:
+            stream.close()
 
     def interrupted() -> int:
         click.echo(f"interrupted by {signal.Signals(_stopped_by[0]).name}: partial results kept", err=True)

@@ -94,6 +94,7 @@ class Done(msgspec.Struct, tag=True):
     measuring_cpu_s: Seconds = 0.0  # the part spent from the first ping on (imports and joining left out)
     peak_rss_kb: Count = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
     late_seqs: list[Seq] = []  # seqs whose pong came after the timeout (each also lost)
+    duplicate_seqs: list[Seq] = []  # measured seqs answered more than once, once per extra pong
 
 
 class TransportRtt(msgspec.Struct, tag=True):

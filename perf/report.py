@@ -23,6 +23,7 @@ RATIOS = {
     "engine_poll_vs_sockperf_p99": ("engine_poll", "sockperf", "p99_us"),
     "engine_vs_sockperf_p50": ("engine", "sockperf", "p50_us"),
     "engine_sink_vs_engine_p50": ("engine_sink", "engine", "p50_us"),
+    "engine_stream_vs_engine_p50": ("engine_stream", "engine", "p50_us"),
     "engine_vs_sockperf_p99": ("engine", "sockperf", "p99_us"),
     "python_vs_sockperf_p50": ("python", "sockperf", "p50_us"),
     "engine_vs_python_p50": ("engine", "python", "p50_us"),
@@ -38,6 +39,7 @@ TARGETS = {
     "engine_poll_vs_sockperf_p50": 1.0,
     "engine_poll_vs_sockperf_p99": 1.2,
     "engine_sink_vs_engine_p50": 1.05,
+    "engine_stream_vs_engine_p50": 1.05,
     "engine_vs_sockperf_p50": 1.0,
     "engine_vs_sockperf_p99": 1.2,
     "engine_vs_irtt_p50": 1.0,
@@ -63,6 +65,7 @@ _LABELS = {
     "engine_poll_vs_sockperf_p99": "RTT p99 engine+poll (kernel stamps, the echo polling) / sockperf",
     "engine_vs_sockperf_p50": "RTT p50 engine (kernel stamps) / sockperf",
     "engine_sink_vs_engine_p50": "RTT p50 engine with InfluxDB sink / without",
+    "engine_stream_vs_engine_p50": "RTT p50 engine with --stream to a file / without",
     "engine_vs_sockperf_p99": "RTT p99 engine (kernel stamps) / sockperf",
     "python_vs_sockperf_p50": "RTT p50 python / sockperf",
     "engine_vs_python_p50": "RTT p50 engine / python",
@@ -147,7 +150,7 @@ def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[s
     for key, label in (("stack_delay_p50_us", "p50"), ("stack_delay_p99_us", "p99")):
         out.append(row(f"engine stack delay {label}: user t4 - kernel t4 (µs)", eng.get(key)))
     out += irtt_rows(eng, med.get("irtt"))
-    for name in ("engine", "engine_sink", "engine_poll", "python", "sockperf"):
+    for name in ("engine", "engine_sink", "engine_stream", "engine_poll", "python", "sockperf"):
         lost = med.get(name, {}).get("lost", med.get(name, {}).get("dropped"))
         if lost is not None:
             out.append(row(f"{name} lost/dropped (count)", lost, target=0, op="=", fmt=".0f"))

@@ -42,7 +42,7 @@ from perf import (
 )
 
 #: Rows in the order they run within a round.
-ROWS = ("sockperf", "irtt", "engine", "engine_sink", "engine_poll", "python")
+ROWS = ("sockperf", "irtt", "engine", "engine_sink", "engine_stream", "engine_poll", "python")
 #: The engine_poll row's --busy-poll-us: on udp the echo then does not sleep while a ping is due, as
 #: sockperf's client does not while its pong is (the worker's t4 is the kernel's: it need not poll).
 BUSY_POLL_US = 1000
@@ -196,6 +196,11 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                     say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on")
                     row["engine_sink"] = sink.engine_with_sink(
                         agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
+                    )
+                if "engine_stream" in cfg.rows:
+                    say(f"  round {i}/{cfg.rounds}: engine (udp) with --stream to a file")
+                    row["engine_stream"] = engine_udp.run(
+                        agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, stream=True
                     )
                 if "engine_poll" in cfg.rows:
                     say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")

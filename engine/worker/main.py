@@ -194,6 +194,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
                 measuring_cpu,
                 peak_rss_kb(),
                 late_seqs=session.late_seqs,
+                duplicate_seqs=session.duplicate_seqs,
             )
         )
         with contextlib.suppress(Exception):

@@ -121,6 +121,7 @@ class Session:
         self._rtt_count = 0
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.late_seqs: list[int] = []  # pings whose pong came after the timeout, for the report's late marks
+        self.duplicate_seqs: list[int] = []  # one entry per extra pong of a measured ping (--stream's duplicate lines)
         self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
 
@@ -233,6 +234,7 @@ class Session:
         if state == _RECEIVED:
             if measured:
                 self._count("duplicate", f"seq={seq}")
+                self.duplicate_seqs.append(seq)
             return
         kernel = 0
         t1 = t1_user = self._t1[seq]

@@ -27,6 +27,7 @@ from engine.parent.results.histograms import line_fields
 from engine.parent.results.model import MultiResult, PlatformResult, Result
 from engine.parent.settings import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.parent.sinks.stream import StreamWriter
 from engine.parent.supervision import agent_client, placement
 from engine.parent.supervision.embedded_agent import EmbeddedAgent
 from engine.parent.supervision.orchestrator import HANG_SLACK_S, Orchestrator, Progress
@@ -134,12 +135,14 @@ def run_benchmark(
     progress: Progress | None = None,
     log_level: int = logging.WARNING,
     sink: SinkConfig | None = None,
+    stream: StreamWriter | None = None,
 ) -> RunOutcome:
     """Measure every platform at once, one worker each; returns the result, shaped as the original's.
 
     A platform missing from ``agent_urls`` gets an embedded agent on 127.0.0.1, one process per platform
     so one echo's loop never delays another's pongs. Workers start first: they load their SDKs while the
-    agents start and the handshakes run.
+    agents start and the handshakes run. ``stream`` gets the header once every handshake is done, each
+    frame's lines as it arrives, and the statistics last.
     """
     contexts: dict[str, PlatformContext] = {}
     rooms: dict[str, str] = {}
@@ -176,7 +179,11 @@ def run_benchmark(
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
         }
-        orchestrator = Orchestrator(specs, workers, progress, sink, series, verbose=log_level <= logging.INFO)
+        if stream is not None:
+            stream.header(settings, contexts, results.host_facts())
+        orchestrator = Orchestrator(
+            specs, workers, progress, sink, series, verbose=log_level <= logging.INFO, stream=stream
+        )
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
@@ -192,6 +199,8 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
+    if stream is not None:
+        stream.end(output, per_platform)
     summaries = {p: {**msgspec.structs.asdict(r.statistics), **line_fields(r.histograms)} for p, r in per_platform.items()}
     return RunOutcome(
         output,
