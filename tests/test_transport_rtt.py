@@ -209,6 +209,9 @@ def test_webrtc_wire_and_rtt_follow_the_proxys_delay_and_the_endpoints_stay(tmp_
     assert ends5 == pytest.approx(ends0, abs=0.3)
 
 
+@pytest.mark.root
+@pytest.mark.netns
+@pytest.mark.server
 def test_livekit_transport_rtt_has_both_legs_and_lies_below_the_rtt(livekit_server, tmp_path, cli):
     with echo_agent(livekit_server, tmp_path) as agent:
         proc = cli(
