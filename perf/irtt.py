@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from perf import PerfError
-from perf.sockperf import free_udp_port
+from perf.sockperf import free_udp_port, stop
 
 #: How long the server may take to bind before the client's first packet (it prints nothing when -q).
 SERVER_START_S = 0.3
@@ -117,10 +117,4 @@ def run(
         result["command"] = " ".join(cmd[:-4] + cmd[-1:])
         return result
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(3)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop(server)
