@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+import transports
 from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody, read_body
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
+from agent.transport_rtt import EchoSide, echo_side
 from ipc import clock_source
 from ipc.clock import boot_id
 from ipc.version import version
@@ -53,6 +55,7 @@ class _Session:
     room: Room
     echo: Echo
     expires_at: float
+    side: EchoSide | None = None  # the echo's own transport RTT readings, for /disconnect
 
 
 class EchoAgent:
@@ -146,9 +149,10 @@ class EchoAgent:
         duration_s = min(math.ceil(asked), self.max_session_s)
         echo = Echo(run_id=body.run_id, kernel_t3=body.kernel_t3, busy_poll_us=min(body.busy_poll_us, MAX_POLL_US))
         expires_at = int(time.time()) + duration_s
+        side = echo_side(echo, transports.echo_class(platform)) if platform in transports.PLATFORMS else None
         try:
             # Our runner always names its platform; the original runner posts no body at all.
-            room = await self.rooms[platform].open(echo, body.reliable, expires_at, announce=body.platform is None)
+            room = await self.rooms[platform].open(side or echo, body.reliable, expires_at, announce=body.platform is None)
         except TransportError as exc:
             log.warning("%s session not started: %s", platform, exc)
             raise web.HTTPBadGateway(text=f"{platform}: {exc}") from None
@@ -156,7 +160,9 @@ class EchoAgent:
         if credentials.get("host") in ("0.0.0.0", "::"):  # bound to every interface: name the one the runner used
             credentials["host"] = request.url.host
         room_id = secrets.token_hex(8)
-        self.sessions[room_id] = _Session(platform, room, echo, expires_at)
+        if side is not None:
+            side.endpoint = room.endpoint
+        self.sessions[room_id] = _Session(platform, room, echo, expires_at, side)
         if hasattr(room.endpoint, "accept_answer"):
             credentials["answer_url"] = str(request.url.with_path(f"/sessions/{room_id}/answer").with_query(None))
         credentials.update(room_id=room_id, expires_at=expires_at)
@@ -185,17 +191,17 @@ class EchoAgent:
         if session is None:
             raise web.HTTPNotFound(text=f"no session {room_id!r}")
         received = session.echo.received
-        clock = await self._read_clock()
-        return web.json_response(
-            {
-                "status": "ok",
-                "room_id": room_id,
-                "messages_echoed": session.echo.message_count,
-                # the final set: the runner tells a ping lost on the way out from a pong lost on the way back
-                "pings_received": {"count": received.count, "ranges": received.ranges(), "complete": received.complete},
-                "clock": clock,
-            }
-        )
+        reply = {
+            "status": "ok",
+            "room_id": room_id,
+            "messages_echoed": session.echo.message_count,
+            # the final set: the runner tells a ping lost on the way out from a pong lost on the way back
+            "pings_received": {"count": received.count, "ranges": received.ranges(), "complete": received.complete},
+            "clock": await self._read_clock(),
+        }
+        if session.side is not None:
+            reply["transport_rtt"] = session.side.reply()
+        return web.json_response(reply)
 
     async def _close(self, room_id: str) -> _Session | None:
         """End a session; None when it is already gone (a /disconnect and the expiry sweep may race)."""

@@ -19,7 +19,7 @@ import click
 
 from engine.parent.results import direction_figures
 from engine.parent.results.compare import ALPHA, holm, loss_p_value, quantile_differences
-from engine.parent.results.files import Group, grouped, load_results
+from engine.parent.results.files import Group, grouped, load_results, partial_notes
 from ipc.errors import BenchError
 
 #: Latency metrics compared, and the percentile of the RTT histogram each is.
@@ -133,6 +133,8 @@ def _describe(c: Change) -> str:
         head = f"{c.before:9.2%}    -> {c.after:9.2%}     {c.absolute * 100:+.2f} pp"
     elif c.before is None or c.after is None:
         return f"{c.metric:<28} n/a (no pongs on one side)"
+    elif not c.before:  # a figure at zero before (a direction's variation can be): no ratio to give
+        head = f"{c.before:9.3f} ms -> {c.after:9.3f} ms  {c.absolute:+.3f} ms"
     else:
         ratio = c.after / c.before if c.before else float("inf")
         word = "slower" if ratio > 1 else "faster" if ratio < 1 else "same"
@@ -163,7 +165,10 @@ def compare_cli(baseline: Path, new: Path, rules: tuple[str, ...]) -> int:
     parsed = [Rule.parse(r) for r in rules]
 
     def by_platform(path: Path) -> dict[str, Group]:
-        return {g.platform: g for g in grouped((r for _, r in load_results([path])), lambda r: (r.platform,))}
+        loaded = load_results([path])
+        for note in partial_notes(loaded):
+            click.echo(f"note: {note}", err=True)
+        return {g.platform: g for g in grouped((r for _, r in loaded), lambda r: (r.platform,))}
 
     before, after = by_platform(baseline), by_platform(new)
     common = [p for p in before if p in after]

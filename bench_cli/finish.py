@@ -40,6 +40,8 @@ def say(text: str, err: bool = False) -> None:
 def finish(outcome: RunOutcome, output: Path | None, outputs: OutputPlan, interrupted: Callable[[], int]) -> int:
     """Everything after the measuring; ``interrupted`` says so and returns the exit code of a stopped run."""
     to_stdout = output is not None and output_file.is_stdout(output)
+    # The summary keeps out of the stream's way too.
+    to_stdout |= outputs.stream is not None and output_file.is_stdout(outputs.stream)
     if not outputs.quiet:
         for result in outcome.per_platform.values():
             say(render(result), err=to_stdout)
@@ -50,10 +52,10 @@ def finish(outcome: RunOutcome, output: Path | None, outputs: OutputPlan, interr
     if sink["enabled"] and output is not None and not unsaved and output_file.is_regular(output):
         unsaved = _save(output, outcome, outputs)  # again, now with the sink's final report
     if not outputs.quiet and not unsaved:
-        if output is not None and not to_stdout:
-            say(f"results written to {output}")
+        if output is not None and not output_file.is_stdout(output):
+            say(f"results written to {output}", err=to_stdout)
         if outputs.hlog is not None:
-            say(f"interval log written to {outputs.hlog}")
+            say(f"interval log written to {outputs.hlog}", err=to_stdout)
     for line in [*unsaved, *report_lines(sink)]:
         say(line, err=True)
     stopped = outcome.interrupted or sink.get("interrupted")

@@ -1,4 +1,4 @@
-"""``benchmark-runner``: parse the seed's flags, run the engine, print and save the result.
+"""``benchmark-runner``: parse the original's flags, run the engine, print and save the result.
 
 Defaults come from the environment and a ``.env`` file (flag > environment >
 .env > built-in). Bad input is one line on stderr and exit code 2; Ctrl-C
@@ -286,19 +286,25 @@ def cli(
             except OSError as exc:
                 raise BenchError(str(exc)) from None
         outputs = OutputPlan.pop(influx)
+        stream = outputs.open_stream(output, lambda line: click.echo(f"benchmark-runner: warning: {line}", err=True))
     for line in _flags_without_effect(platforms, agent_url, unreliable):
         click.echo(f"benchmark-runner: warning: {line}", err=True)
 
-    with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
-        outcome = run_benchmark(
-            platforms,
-            urls,
-            settings,
-            connect_timeout_s=connect_timeout,
-            progress=bar.update,
-            log_level=logging.INFO if verbose else logging.WARNING,
-            sink=sink,
-        )
+    try:
+        with ProgressBar(len(platforms) * iterations, enabled=not outputs.quiet) as bar:
+            outcome = run_benchmark(
+                platforms,
+                urls,
+                settings,
+                connect_timeout_s=connect_timeout,
+                progress=bar.update,
+                log_level=logging.INFO if verbose else logging.WARNING,
+                sink=sink,
+                stream=stream,
+            )
+    finally:
+        if stream is not None:
+            stream.close()
 
     def interrupted() -> int:
         click.echo(f"interrupted by {signal.Signals(_stopped_by[0]).name}: partial results kept", err=True)
@@ -331,7 +337,7 @@ def main() -> None:
     """Console entry: .env first (it only fills what the environment lacks), then one-line errors.
 
     ``benchmark-runner flush-spool|impair|compare|report ...`` is dispatched here rather than by a click group, so the
-    run's own flags (the seed's contract) parse exactly as they always did.
+    run's own flags (the original's contract) parse exactly as they always did.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_like_ctrl_c)

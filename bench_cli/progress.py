@@ -1,8 +1,10 @@
 """Progress over answered + lost pings of every platform, on stderr.
 
-On a terminal, a bar; otherwise (a CI log, a pipe) one line every few
-seconds, since a bar redrawn with carriage returns is noise in a log. Either
-appears with the first measured ping, so errors before the run stay one line.
+On a terminal, the live table (``bench_cli.live_table``: a row per platform
+with its counts and RTT percentiles, redrawn once a second); otherwise (a CI
+log, a pipe) one line every few seconds, since anything redrawn in place is
+noise in a log. Either appears with the first measured ping, so errors before
+the run stay one line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 
 import click
 
+from bench_cli.live_table import LiveTable
 from engine.parent.analysis.aggregator import PlatformRun
 
 #: Seconds between progress lines when stderr is not a terminal.
@@ -23,8 +26,7 @@ class ProgressBar:
         self._total = total
         self._enabled = enabled
         self._tty = sys.stderr.isatty() if tty is None else tty
-        self._bar = None
-        self._shown = 0
+        self._table: LiveTable | None = None
         self._started = time.monotonic()
         self._next_line = self._started + LINE_EVERY_S
         self._last: dict[str, PlatformRun] = {}
@@ -33,14 +35,14 @@ class ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+        if self._table is not None:
+            self._table.stop(self._last)
         elif self._enabled and not self._tty and self._last:
             self._line(self._last)  # where the run ended
 
     def update(self, runs: dict[str, PlatformRun]) -> None:
         done = sum(r.received + r.lost_count for r in runs.values())
-        if not self._enabled or done <= self._shown:
+        if not self._enabled or not done:
             return
         if not self._tty:
             if not self._last:
@@ -49,11 +51,10 @@ class ProgressBar:
             if time.monotonic() >= self._next_line:
                 self._line(runs)
             return
-        if self._bar is None:
-            self._bar = click.progressbar(length=self._total, label="pinging", file=sys.stderr, show_pos=True)
-            self._bar.__enter__()
-        self._bar.update(done - self._shown)
-        self._shown = done
+        if self._table is None:
+            self._table = LiveTable(self._total)
+        self._last = runs
+        self._table.update(runs)
 
     def _line(self, runs: dict[str, PlatformRun], what: str = "progress") -> None:
         done = sum(r.received + r.lost_count for r in runs.values())

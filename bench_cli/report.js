@@ -135,6 +135,41 @@
     groups.map((g) => [g.platform, g.location, g.day, stat(g, "runs"), stat(g, "pings"), stat(g, "loss rate"),
       ms(g, "p50 RTT"), ms(g, "p99 RTT"), ms(g, "p99.9 RTT"), ms(g, "max RTT")]));
 
+  // Where the time goes: one stacked bar per group, the wire (the stacks' own RTT) then the endpoints.
+  function splitBars(parent) {
+    const figure = node("figure", { class: "figure" }, parent);
+    const rowH = 22, h = M.top + groups.length * rowH + 30;
+    const svg = svgNode("svg", { class: "plot", viewBox: `0 0 ${W} ${h}`, width: W, height: h, "data-title": "split" }, figure);
+    svgNode("text", { x: W / 2, y: 16, "text-anchor": "middle", class: "title", text: "RTT p50 = wire + endpoints (ms)" }, svg);
+    const top = Math.max(1e-9, ...groups.map((g) => g.split.rtt_p50 || 0));
+    const sx = (v) => (v / top) * (W - 180 - M.right);
+    let bars = 0;
+    groups.forEach((g, i) => {
+      const y = M.top + i * rowH, s = g.split;
+      const bar = svgNode("g", { class: "split", "data-name": g.label, "data-wire": s.wire, "data-endpoints": s.endpoints }, svg);
+      svgNode("text", { x: 170, y: y + 14, "text-anchor": "end", text: g.label }, bar);
+      if (s.wire === null || s.rtt_p50 === null) {
+        svgNode("text", { x: 176, y: y + 14, text: s.rtt_p50 === null ? "no RTT" : `${s.rtt_p50.toFixed(3)}: transport RTT missing` }, bar);
+        return;
+      }
+      const wire = Math.max(0, s.wire), ends = Math.max(0, s.rtt_p50 - wire);
+      svgNode("rect", { x: 176, y, width: sx(wire), height: rowH - 6, fill: COLORS[0] }, bar);
+      svgNode("rect", { x: 176 + sx(wire), y, width: sx(ends), height: rowH - 6, fill: COLORS[1] }, bar);
+      svgNode("text", { x: 180 + sx(wire + ends), y: y + 14, text: `${s.wire.toFixed(3)} + ${s.endpoints.toFixed(3)} (${s.source || "mixed sources"})` }, bar);
+      bars += 1;
+    });
+    const legend = node("div", { class: "legend" }, figure);
+    [["wire: the stack's own RTT", COLORS[0]], ["endpoints: SDKs, SFU, agent", COLORS[1]]].forEach(([name, color]) => {
+      const item = node("span", {}, legend);
+      node("i", { style: `background:${color}` }, item);
+      item.appendChild(document.createTextNode(name));
+    });
+    svg.setAttribute("data-points", String(bars));
+    plotsDrawn += 1;
+  }
+  node("h2", { text: "Where the time goes" }, root);
+  safely("split", () => splitBars(root));
+
   const hdrAxis = { label: "percentile (log scale of 1/(1−p))", kind: "hdr" };
   const rttAxis = { label: "RTT (ms)" };
   node("h2", { text: "All locations and days, by platform" }, root);

@@ -16,9 +16,9 @@ import click
 
 from bench_cli import report_html
 from engine.parent.results import output_file, report_data
-from engine.parent.results.files import Group, day_of, grouped, load_results, result_files
+from engine.parent.results.files import Group, day_of, grouped, load_results, partial_notes, read_result, result_files
 from engine.parent.results.measurements import FIELDS
-from engine.parent.results.model import load, platform_results
+from engine.parent.results.model import platform_results
 from ipc.errors import BenchError
 
 
@@ -58,7 +58,7 @@ def write_csv(path: Path, files: list[Path]) -> int:
         writer = csv.writer(out)
         writer.writerow(["platform", "location_id", "run_id", *FIELDS])
         for file in files:
-            for r in platform_results(load(file.read_bytes())).values():
+            for r in platform_results(read_result(file)).values():
                 tags = [r.platform, r.metadata.location_id, r.metadata.run_id]
                 for row in r.measurements:
                     writer.writerow([*tags, *(row.get(name, "") for name in FIELDS)])
@@ -86,7 +86,10 @@ def report_cli(paths: tuple[Path, ...], html_out: Path | None, md_out: Path | No
         except OSError as exc:
             raise BenchError(str(exc).replace("--output", "output")) from None
     files = result_files(paths)
-    results = [r for _, r in load_results(files)]
+    loaded = load_results(files)
+    for note in partial_notes(loaded):
+        click.echo(f"note: {note}", err=True)
+    results = [r for _, r in loaded]
     groups = grouped(results, lambda r: (r.platform, r.metadata.location_id, day_of(r)))
     if html_out:
         by_platform = grouped(results, lambda r: (r.platform,))

@@ -31,6 +31,7 @@ def render(result: PlatformResult) -> str:
         f"p99.9 {_fmt(s.p99_9_rtt)}",
         f"            mean {_fmt(s.mean_rtt)}  min {_fmt(s.min_rtt)}  max {_fmt(s.max_rtt)}  "
         f"std {_fmt(s.std_dev_rtt)}",
+        f"  split     {split_line(result)}",
         f"  jitter    {_fmt(s.jitter)} (mean |ΔRTT|)  {_fmt(s.jitter_rfc3550)} (RFC 3550)",
         f"  network   RTT p50 {_fmt(s.p50_network_rtt)} (RTT minus agent processing "
         f"{_fmt(s.mean_server_processing)})",
@@ -82,6 +83,19 @@ def _one_way_line(s, m) -> str:
     return (
         f"  one-way   mean client→server {_fmt(s.mean_client_to_server)}  mean server→client "
         f"{_fmt(s.mean_server_to_client)}  (means, not p50s; {_clock_note(m)})"
+    )
+
+
+def split_line(result: PlatformResult) -> str:
+    """Where the time goes: the RTT p50 as the wire plus the endpoints, or why it cannot be split."""
+    s, m = result.statistics, result.metadata
+    if s.p50_rtt is None:
+        return "no RTT to split"
+    if s.transport_rtt_p50 is None or s.endpoint_share_p50 is None:
+        return f"RTT p50 {s.p50_rtt:.3f} ms = wire ? + endpoints ? (transport RTT missing)"
+    return (
+        f"RTT p50 {s.p50_rtt:.3f} ms = wire {s.transport_rtt_p50:.3f} + endpoints {s.endpoint_share_p50:.3f}"
+        f" (transport RTT from {m.transport_rtt_source})"
     )
 
 

@@ -94,9 +94,19 @@ class Done(msgspec.Struct, tag=True):
     measuring_cpu_s: Seconds = 0.0  # the part spent from the first ping on (imports and joining left out)
     peak_rss_kb: Count = 0  # the worker's own peak RSS since exec (VmHWM), 0 where the kernel does not say
     late_seqs: list[Seq] = []  # seqs whose pong came after the timeout (each also lost)
+    duplicate_seqs: list[Seq] = []  # measured seqs answered more than once, once per extra pong
     #: Lost seqs whose direction the pongs' running counts tell (Session.lost_directions); the rest: unknown.
     lost_upstream: list[Seq] = []
     lost_downstream: list[Seq] = []
+
+
+class TransportRtt(msgspec.Struct, tag=True):
+    """The stack's own RTT as the worker read it in quiet windows (transports/transport_rtt.py), sent before
+    Done: ``at`` is each reading's perf ns, ``figures`` each figure's seconds per reading (None: not in that one)."""
+
+    source: str
+    at: list[Instant] = []
+    figures: dict[str, list[Annotated[float, msgspec.Meta(ge=0, le=1e6)] | None]] = {}
 
 
 #: Samples' user-space and kernel columns: all of them or none (frames written before they existed).
@@ -112,7 +122,7 @@ def _same_lengths(frame: Samples | Lost) -> None:
         raise ValueError(f"{type(frame).__name__} columns of different lengths {sorted(lengths | stamps)}")
 
 
-Frame = Hello | Samples | Lost | Event | Done
+Frame = Hello | Samples | Lost | Event | Done | TransportRtt
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Frame)

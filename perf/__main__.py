@@ -1,4 +1,4 @@
-"""``uv run python -m perf``: engine overhead against sockperf on loopback, then the other benchmarks.
+"""``uv run python -m perf``: engine overhead against sockperf and irtt on loopback, then the other benchmarks.
 
     uv run python -m perf                  full run: 3 rounds x 5 s per row, then every section (~3 min)
     uv run python -m perf --quick          smoke run for CI: 1 round x 1 s per row, small sections (~30 s)
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         type=lambda text: tuple(text.split(",")),
         default=ROWS,
         metavar="ROW,ROW",
-        help=f"rows each round runs (default all: {','.join(ROWS)}); sockperf and engine always run",
+        help=f"rows each round runs (default all: {','.join(ROWS)}); sockperf and engine always run; irtt runs when listed",
     )
     p.add_argument(
         "--skip", action="append", default=[], choices=list(SECTIONS), help="leave this section out (repeatable)"

@@ -3,19 +3,22 @@
 Exactly what ``benchmark-runner --platform udp`` does: an embedded agent on
 127.0.0.1 (started once per suite by the caller), then ``run_benchmark`` with
 its spawned worker, timerfd pacer, session and pipe to the parent. Numbers are
-read back from the seed-shaped result's ``statistics``, converted to µs.
+read back from the result's ``statistics`` (shaped as the original's), converted to µs.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.parent.settings import RunSettings
 from engine.parent.sinks import SinkConfig
+from engine.parent.sinks.stream import StreamWriter
 from engine.parent.supervision.runner import new_run_id, run_benchmark
 from ipc.protocol import encode_ping
 from perf import PerfError
@@ -40,7 +43,9 @@ def run(
     cooldown_ms: float,
     busy_poll_us: int = 0,
     sink: SinkConfig | None = None,
+    stream: bool = False,
 ) -> dict[str, Any]:
+    """One run; with ``stream``, ``--stream`` writes every ping's line to a temporary file as users' runs do."""
     settings = RunSettings(
         busy_poll_us=busy_poll_us,
         run_id=new_run_id(),
@@ -52,9 +57,21 @@ def run(
         location_id="perf",
         clock_mode="auto",
     )
-    outcome = run_benchmark(
-        ["udp"], {"udp": agent_url}, settings, connect_timeout_s=15.0, log_level=logging.WARNING, sink=sink
-    )
+    with tempfile.TemporaryDirectory(prefix="perf-stream-") as folder:
+        writer = StreamWriter(Path(folder) / "run.ndjson", _stream_failed) if stream else None
+        try:
+            outcome = run_benchmark(
+                ["udp"],
+                {"udp": agent_url},
+                settings,
+                connect_timeout_s=15.0,
+                log_level=logging.WARNING,
+                sink=sink,
+                stream=writer,
+            )
+        finally:
+            if writer is not None:
+                writer.close()
     if outcome.errors or outcome.interrupted:
         raise PerfError(f"engine run failed: {'; '.join(outcome.errors) or 'interrupted'}")
     result = outcome.per_platform["udp"]
@@ -92,4 +109,9 @@ def run(
         "run_s": result.metadata.duration_ms / 1e3,
         "warnings": result.metadata.warnings,
         "sink": result.metadata.sink,
+        "stream_lines": writer.lines if writer is not None else None,
     }
+
+
+def _stream_failed(line: str) -> None:
+    raise PerfError(line)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from perf import PerfError
+from perf.sockperf import stop
 
 REPLY_TIMEOUT_S = 1.0
 
@@ -102,12 +103,7 @@ def run(
             raise PerfError(f"python echo failed to start (printed {line!r})")
         rtts, lost = uvloop.run(_ping_pong(host, int(line), size, count, warmup, round(1e9 / mps)))
     finally:
-        echo.terminate()
-        try:
-            echo.wait(5)
-        except subprocess.TimeoutExpired:
-            echo.kill()
-            echo.wait()
+        stop(echo)
     if not rtts:
         raise PerfError("python ping-pong received no replies")
     us = np.frombuffer(rtts, dtype=np.int64) / 1e3

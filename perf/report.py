@@ -1,6 +1,6 @@
 """Ratios, targets, the printed table, the JSON report and the baseline comparison.
 
-Latency is printed in µs with 3 decimals (STYLE.md). A ratio is "measured over
+Latency is printed in µs with 3 decimals (the stamps are ns: none of their resolution is dropped). A ratio is "measured over
 reference", so bigger is worse everywhere; a regression is a ratio that grew
 by more than the tolerance over the one in ``perf/baseline.json``.
 """
@@ -23,10 +23,13 @@ RATIOS = {
     "engine_poll_vs_sockperf_p99": ("engine_poll", "sockperf", "p99_us"),
     "engine_vs_sockperf_p50": ("engine", "sockperf", "p50_us"),
     "engine_sink_vs_engine_p50": ("engine_sink", "engine", "p50_us"),
+    "engine_stream_vs_engine_p50": ("engine_stream", "engine", "p50_us"),
     "engine_vs_sockperf_p99": ("engine", "sockperf", "p99_us"),
     "python_vs_sockperf_p50": ("python", "sockperf", "p50_us"),
     "engine_vs_python_p50": ("engine", "python", "p50_us"),
     "engine_vs_python_p99": ("engine", "python", "p99_us"),
+    "engine_vs_irtt_p50": ("engine", "irtt", "p50_us"),
+    "engine_vs_irtt_p99": ("engine", "irtt", "p99_us"),
 }
 #: The udp engine's RTT comes from kernel stamps (t1 TX, t4 RX): it should measure no more than
 #: sockperf, whose stamps are user-space, at the median, and stay within 1.2x at p99. Both engine
@@ -36,9 +39,15 @@ TARGETS = {
     "engine_poll_vs_sockperf_p50": 1.0,
     "engine_poll_vs_sockperf_p99": 1.2,
     "engine_sink_vs_engine_p50": 1.05,
+    "engine_stream_vs_engine_p50": 1.05,
     "engine_vs_sockperf_p50": 1.0,
     "engine_vs_sockperf_p99": 1.2,
+    "engine_vs_irtt_p50": 1.0,
+    "engine_vs_irtt_p99": 1.0,
 }
+#: The engine's send lag p99 against irtt's mean timer error: a Python pacer on one timerfd must wake
+#: on time at least as well as irtt's compensated Go timer does on average.
+SEND_LAG_VS_IRTT_TIMER = 1.0
 #: Ratios --check compares with the baseline, each with the growth it tolerates. p99 ratios on a
 #: shared 2-core box are too noisy to gate on; a bare timer's p99 and a cold start vary more than a p50.
 CHECKED = {
@@ -56,10 +65,13 @@ _LABELS = {
     "engine_poll_vs_sockperf_p99": "RTT p99 engine+poll (kernel stamps, the echo polling) / sockperf",
     "engine_vs_sockperf_p50": "RTT p50 engine (kernel stamps) / sockperf",
     "engine_sink_vs_engine_p50": "RTT p50 engine with InfluxDB sink / without",
+    "engine_stream_vs_engine_p50": "RTT p50 engine with --stream to a file / without",
     "engine_vs_sockperf_p99": "RTT p99 engine (kernel stamps) / sockperf",
     "python_vs_sockperf_p50": "RTT p50 python / sockperf",
     "engine_vs_python_p50": "RTT p50 engine / python",
     "engine_vs_python_p99": "RTT p99 engine / python",
+    "engine_vs_irtt_p50": "RTT p50 engine (kernel stamps) / irtt (client send → receive)",
+    "engine_vs_irtt_p99": "RTT p99 engine (kernel stamps) / irtt (client send → receive)",
 }
 
 
@@ -137,10 +149,36 @@ def rows(med: dict[str, dict[str, float]], rat: dict[str, float]) -> list[dict[s
         out.append(row("engine rounds with t1 and t4 from the kernel (share)", eng["kernel_stamped"], target=1, op="="))
     for key, label in (("stack_delay_p50_us", "p50"), ("stack_delay_p99_us", "p99")):
         out.append(row(f"engine stack delay {label}: user t4 - kernel t4 (µs)", eng.get(key)))
-    for name in ("engine", "engine_sink", "engine_poll", "python", "sockperf"):
+    out += irtt_rows(eng, med.get("irtt"))
+    for name in ("engine", "engine_sink", "engine_stream", "engine_poll", "python", "sockperf"):
         lost = med.get(name, {}).get("lost", med.get(name, {}).get("dropped"))
         if lost is not None:
             out.append(row(f"{name} lost/dropped (count)", lost, target=0, op="=", fmt=".0f"))
+    return out
+
+
+def irtt_rows(eng: dict[str, float], irtt: dict[str, float] | None) -> list[dict[str, Any]]:
+    """irtt's timer beside the engine's send lag, and how many of its pings it sent."""
+    if not irtt:
+        return []
+    lag, timer = eng.get("send_lag_p99_us"), irtt.get("timer_error_mean_us")
+    out = [
+        row(
+            "engine send lag p99 / irtt mean timer error (µs)",
+            lag,
+            reference=timer,
+            ratio=lag / timer if lag is not None and timer else None,
+            ratio_name="send_lag_p99_vs_irtt_timer_mean",
+            target=SEND_LAG_VS_IRTT_TIMER,
+        )
+    ]
+    for key, label in (
+        ("timer_error_max_us", "irtt timer error max (µs)"),
+        ("send_call_mean_us", "irtt send call mean (µs)"),
+        ("irtt_rtt_median_us", "irtt's own RTT median, minus its server's processing (µs)"),
+    ):
+        out.append(row(label, irtt.get(key)))
+    out.append(row("irtt pings sent / asked (share)", irtt.get("sent_share")))
     return out
 
 

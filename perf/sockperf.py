@@ -125,7 +125,7 @@ def run(
         result["command"] = " ".join(cmd)
         return result
     finally:
-        _stop(server)
+        stop(server)
 
 
 def _wait_ready(server: subprocess.Popen[str]) -> None:
@@ -146,7 +146,8 @@ def _wait_ready(server: subprocess.Popen[str]) -> None:
     time.sleep(0.05)  # the banner comes just before the blocking receive
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, 3 s, then SIGKILL (a plain wait: a drain thread may still be reading its stdout)."""
     if proc.poll() is None:
         proc.terminate()
         try:

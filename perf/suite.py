@@ -1,6 +1,6 @@
 """Running the rows alternately and reducing rounds to medians, then the other benchmarks.
 
-Each round runs sockperf, then the engine, then (optionally) the Python
+Each round runs sockperf, irtt, then the engine, then (optionally) the Python
 reference, back to back; several rounds give each row a median over runs that
 saw the same drift in machine load and frequency.
 
@@ -26,10 +26,23 @@ from pathlib import Path
 from typing import Any
 
 from engine.parent.supervision.embedded_agent import EmbeddedAgent
-from perf import PerfError, analysis, engine_udp, first_pong, impair, memory, pipeline, pyref, schedule, sink, sockperf
+from perf import (
+    PerfError,
+    analysis,
+    engine_udp,
+    first_pong,
+    impair,
+    irtt,
+    memory,
+    pipeline,
+    pyref,
+    schedule,
+    sink,
+    sockperf,
+)
 
 #: Rows in the order they run within a round.
-ROWS = ("sockperf", "engine", "engine_sink", "engine_poll", "python")
+ROWS = ("sockperf", "irtt", "engine", "engine_sink", "engine_stream", "engine_poll", "python")
 #: The engine_poll row's --busy-poll-us: on udp the echo then does not sleep while a ping is due, as
 #: sockperf's client does not while its pong is (the worker's t4 is the kernel's: it need not poll).
 BUSY_POLL_US = 1000
@@ -77,7 +90,7 @@ SECTIONS: dict[str, tuple[Callable[[SuiteSettings, str, Callable[[str], None]], 
 }
 
 
-def host_facts(sockperf_exe: str) -> dict[str, Any]:
+def host_facts(sockperf_exe: str, irtt_exe: str | None = None) -> dict[str, Any]:
     """What the numbers depend on, recorded beside them (pyperf's habit)."""
     model = ""
     try:
@@ -94,6 +107,7 @@ def host_facts(sockperf_exe: str) -> dict[str, Any]:
         "uvloop": _version("uvloop"),
         "sockperf": sockperf.version(sockperf_exe),
         "sockperf_full_rtt": sockperf.supports_full_rtt(sockperf_exe),
+        "irtt": irtt.version(irtt_exe) if irtt_exe else None,
         "engine_commit": _git_commit(),
     }
 
@@ -148,8 +162,9 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
     children inherit the affinity of this process at their start.
     """
     exe = sockperf.find(cfg.sockperf_exe)
+    irtt_exe = irtt.find() if "irtt" in cfg.rows else None
     size = engine_udp.ping_size(cfg.iterations, cfg.warmup)
-    host = host_facts(exe)
+    host = host_facts(exe, irtt_exe)
     rounds: list[dict[str, Any]] = []
     started = time.time()
     original = os.sched_getaffinity(0)
@@ -172,12 +187,20 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
                 row: dict[str, Any] = {}
                 say(f"  round {i}/{cfg.rounds}: sockperf")
                 row["sockperf"] = sockperf.run(exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
+                if irtt_exe:
+                    say(f"  round {i}/{cfg.rounds}: irtt")
+                    row["irtt"] = irtt.run(irtt_exe, size, cfg.mps, cfg.duration_s, echo_cpus=echo_cpus)
                 say(f"  round {i}/{cfg.rounds}: engine (udp)")
                 row["engine"] = engine_udp.run(agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms)
                 if "engine_sink" in cfg.rows:
                     say(f"  round {i}/{cfg.rounds}: engine (udp) with the InfluxDB sink on")
                     row["engine_sink"] = sink.engine_with_sink(
                         agent_url, vm_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms
+                    )
+                if "engine_stream" in cfg.rows:
+                    say(f"  round {i}/{cfg.rounds}: engine (udp) with --stream to a file")
+                    row["engine_stream"] = engine_udp.run(
+                        agent_url, cfg.iterations, cfg.warmup, cfg.cooldown_ms, stream=True
                     )
                 if "engine_poll" in cfg.rows:
                     say(f"  round {i}/{cfg.rounds}: engine (udp, --busy-poll-us {BUSY_POLL_US})")

@@ -82,7 +82,7 @@ def result_of(
 
 
 def write(path: Path, *results: PlatformResult) -> Path:
-    """One result as the seed's single-platform file, several as one side-by-side file."""
+    """One result as the original's single-platform file, several as one side-by-side file."""
     if len(results) == 1:
         write_json(path, results[0])
     else:

@@ -141,3 +141,26 @@ def call(method: str, url: str, **kw) -> tuple[int, object]:
                 return resp.status, body
 
     return asyncio.run(go())
+
+
+#: Markers a test must carry when it uses these fixtures, so ``-m "not root"`` (or ``netns``, ``server``)
+#: deselects every test that needs it.
+FIXTURE_MARKERS = {
+    "veth": {"root", "netns"},
+    "livekit_server": {"root", "netns", "server"},
+    "victoria": {"server"},
+    "chromium": {"server"},
+    "upstream": {"server"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail collection when a test uses one of ``FIXTURE_MARKERS``' fixtures without its markers."""
+    unmarked = []
+    for item in items:
+        needed = set().union(*(FIXTURE_MARKERS.get(f, set()) for f in getattr(item, "fixturenames", ())))
+        missing = needed - {m.name for m in item.iter_markers()}
+        if missing:
+            unmarked.append(f"{item.nodeid}: {', '.join(sorted(missing))}")
+    if unmarked:
+        raise pytest.UsageError("tests missing markers for the fixtures they use:\n" + "\n".join(unmarked))

@@ -9,7 +9,10 @@ state (``joining``, ``joined``, ``leaving``, ``left``) through
 ``on_call_state_updated``, once per change. Scripts: ``join_error`` (the
 completion carries Daily's message), ``join_hangs`` (no completion ever),
 ``leave(client)`` from the SFU's side, and ``inject`` for a message arriving
-from nowhere.
+from nowhere. ``get_network_stats()`` answers in daily-python's shape (daily-js's
+``getNetworkStats()``: ``networkState``, ``stats.latest.networkRoundTripTime`` in
+seconds...); with ``network_rtt_s`` None its ``stats`` is empty, as Daily's is
+before it has measured anything.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from typing import Any
 
 
 class FakeDaily:
-    def __init__(self, join_error: str | None = None, join_hangs: bool = False) -> None:
+    def __init__(
+        self, join_error: str | None = None, join_hangs: bool = False, network_rtt_s: float | None = None
+    ) -> None:
         self.join_error = join_error
         self.join_hangs = join_hangs
+        self.network_rtt_s = network_rtt_s
         self.inits = 0
         self.clients: list[Any] = []
         self.rooms: dict[str, list[Any]] = {}
@@ -155,6 +161,44 @@ class _FakeCallClient:
                 completion(None)
 
         self.sdk.later(deliver)
+
+    def get_network_stats(self) -> dict[str, Any]:
+        """A snapshot in the SDK's shape; ``stats`` is empty until the call measured something."""
+        self._check()
+        rtt = self.sdk.network_rtt_s
+        if rtt is None or self.room is None:
+            return {"networkState": "unknown", "networkStateReasons": [], "stats": {}, "threshold": "good", "quality": 100}
+        latest = {
+            "timestamp": time.time() * 1e3,
+            "recvBitsPerSecond": 0,
+            "sendBitsPerSecond": 0,
+            "availableOutgoingBitrate": None,
+            "networkRoundTripTime": rtt,
+            "videoRecvBitsPerSecond": 0,
+            "videoSendBitsPerSecond": 0,
+            "audioRecvBitsPerSecond": 0,
+            "audioSendBitsPerSecond": 0,
+            "videoRecvPacketLoss": None,
+            "videoSendPacketLoss": None,
+            "audioRecvPacketLoss": None,
+            "audioSendPacketLoss": None,
+            "totalSendPacketLoss": None,
+            "totalRecvPacketLoss": None,
+        }
+        return {
+            "networkState": "good",
+            "networkStateReasons": [],
+            "stats": {
+                "latest": latest,
+                "worstVideoRecvPacketLoss": 0,
+                "worstVideoSendPacketLoss": 0,
+                "worstAudioRecvPacketLoss": 0,
+                "worstAudioSendPacketLoss": 0,
+                "averageNetworkRoundTripTime": rtt,
+            },
+            "threshold": "good",
+            "quality": 100,
+        }
 
     def leave(self, completion: Any = None) -> None:
         self._check()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-# The seed README's example output, key by key, with the JSON type each must keep.
+# The original README's example output, key by key, with the JSON type each must keep.
 SEED_MEASUREMENT = {
     "round_trip_time": float,
     "client_to_server": float,

@@ -107,12 +107,16 @@ def test_malformed_and_duplicate_pongs_are_counted_not_fatal(cli, tmp_path):
             "2",
             "--output",
             str(out),
+            "--stream",
+            str(tmp_path / "s.ndjson"),
         )
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(out.read_text())["statistics"]
     assert stats["successful_messages"] == 30 and stats["failed_messages"] == 0
     assert stats["malformed_messages"] == 30
     assert stats["duplicate_messages"] == 10  # seq 3, 6, ..., 30
+    lines = [json.loads(line) for line in (tmp_path / "s.ndjson").read_text().splitlines()]
+    assert [x["message_number"] for x in lines if x["type"] == "duplicate"] == list(range(3, 31, 3))
 
 
 def test_legacy_agent_matches_on_client_timestamp(cli, tmp_path):

@@ -106,3 +106,13 @@ def test_bad_files_are_one_line_and_exit_2(cli, files, tmp_path):
         proc = cli("compare", str(base), str(new))
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_a_direction_figure_at_zero_before_is_compared_in_ms(cli, tmp_path):
+    flat = np.full(500, 2_000_000, dtype=np.int64)  # every RTT equal: each direction's jitter and variation are 0
+    base = write(tmp_path / "flat.json", result_of(flat))
+    new = write(tmp_path / "bumpy.json", result_of(lognormal_ns(2.0, 500, 9)))
+    proc = cli("compare", str(base), str(new), "--fail-if", "jitter_upstream>+0.01ms")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    row = next(r for r in proc.stdout.splitlines() if r.strip().startswith("jitter_upstream"))
+    assert "    0.000 ms ->" in row and "ms  +0." in row

@@ -21,6 +21,9 @@ from tests.agent_http import AgentProcess, agent_env
 from tests.conftest import run_cli
 from tests.livekit_loopback.launch import ServerProcess
 
+#: Root and a test namespace for the loopback server; the original's agent and runner are real programs too.
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.server]
+
 PINGS = 100
 ANSWERED = 99
 RUNNER_ARGS = ("--iterations", str(PINGS), "--cooldown", "10", "--timeout", "2000")

@@ -1,7 +1,7 @@
 """A 20-ping benchmark against the real Daily and LiveKit, run only with real credentials.
 
 Each test starts ``echo-agent`` for its platform (the credentials come from
-the environment), points ``benchmark-runner`` at it and checks the seed
+the environment), points ``benchmark-runner`` at it and checks the original's
 result JSON. Without the variables they are skipped, and the reason names
 what is missing. Nothing secret (API key, secret, a join token) may appear
 in either process's output.

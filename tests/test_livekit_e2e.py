@@ -26,6 +26,9 @@ from tests.livekit_loopback.launch import ServerProcess
 from tests.test_cli_e2e import assert_seed_shape
 from tests.test_live_platforms import assert_nothing_secret
 
+#: Root and a test namespace for the loopback server, which is a real server process.
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.server]
+
 WARMUP = 5
 COOLDOWN_MS, TIMEOUT_MS = 10, 1000
 
@@ -165,10 +168,20 @@ def test_an_echo_agent_with_the_wrong_secret_refuses_to_start(livekit_server, tm
     assert wrong["LIVEKIT_API_SECRET"] not in proc.stdout + proc.stderr
 
 
+def wait_until_relayed(server: ServerProcess, runner: Runner, packets: int, timeout: float = 60.0) -> None:
+    """Until ``server`` has relayed ``packets`` data packets; fails if the run ends first or it takes too long."""
+    deadline = time.monotonic() + timeout
+    while (relayed := server.relayed_now()) < packets:
+        if runner.proc.poll() is not None or time.monotonic() > deadline:
+            runner.proc.kill()
+            pytest.fail(f"the server relayed {relayed} of {packets} packets:\n{runner.stderr}")
+        time.sleep(0.02)
+
+
 def run_and_interrupt(
     server: ServerProcess, tmp_path: Path, iterations: int, act, wait_s: float
 ) -> tuple[int, Runner, AgentProcess]:
-    """A run at 100 pings/s (1 s timeout) with ``act(agent)`` done about 100 answered pings in."""
+    """A run at 100 pings/s (1 s timeout) with ``act(agent)`` done once about 100 pings were answered."""
     with echo_agent(server, tmp_path) as agent:
         runner = Runner(
             tmp_path,
@@ -176,7 +189,8 @@ def run_and_interrupt(
             *("--warmup", str(WARMUP), "--cooldown", str(COOLDOWN_MS), "--timeout", str(TIMEOUT_MS)),
         )
         runner.wait_until_pinging()
-        time.sleep(1.0)
+        # About 100 pings answered: the server relayed them and their pongs (warmup included).
+        wait_until_relayed(server, runner, 2 * (WARMUP + 100))
         act(agent)
         code = runner.wait(wait_s)
     return code, runner, agent

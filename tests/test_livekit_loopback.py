@@ -19,6 +19,9 @@ from livekit import api, rtc
 
 from tests.livekit_loopback.launch import ServerProcess
 
+#: Root and a test namespace for the loopback server, which is a real server process.
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.server]
+
 BOUND_S = 60.0
 
 

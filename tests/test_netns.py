@@ -17,6 +17,8 @@ def namespaces() -> str:
     return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.root
+@pytest.mark.netns
 def test_the_pair_links_the_namespace_and_everything_goes_when_the_block_fails():
     netns.require()
     with pytest.raises(RuntimeError, match="a failing test"), netns.veth_namespace() as ns:
@@ -35,6 +37,8 @@ def test_the_pair_links_the_namespace_and_everything_goes_when_the_block_fails()
     assert ns.host_if not in links()
 
 
+@pytest.mark.root
+@pytest.mark.netns
 def test_namespaces_of_killed_runs_are_swept():
     netns.require()
     dead = subprocess.Popen(["true"])

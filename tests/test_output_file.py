@@ -55,6 +55,7 @@ def test_fifo_is_written_into_and_stays_a_fifo(tmp_path):
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
+@pytest.mark.root
 @root_only
 def test_character_devices_are_written_into_not_replaced(tmp_path):
     null, full = tmp_path / "null", tmp_path / "full"
@@ -104,6 +105,7 @@ def full_tmpfs(where: Path):
         subprocess.run(["umount", "-l", str(where)], check=True)
 
 
+@pytest.mark.root
 @root_only
 def test_output_on_a_full_disk_is_one_line_and_the_summary_still_prints(cli, tmp_path):
     with full_tmpfs(tmp_path / "full") as full:
@@ -115,6 +117,7 @@ def test_output_on_a_full_disk_is_one_line_and_the_summary_still_prints(cli, tmp
     assert f"cannot write results to {full / 'r.json'}: [Errno 28]" in line
 
 
+@pytest.mark.root
 @root_only
 def test_full_spool_disk_is_one_line_and_the_json_is_still_written(cli, tmp_path):
     out = tmp_path / "r.json"

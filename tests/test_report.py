@@ -43,6 +43,14 @@ def chromium():
     return path
 
 
+def with_wire(result, wire_ms: float) -> None:
+    """A result whose stack gave a transport RTT (ICE STUN) of ``wire_ms``."""
+    s = result.statistics
+    s.transport_rtt_p50, s.transport_rtt_p99 = wire_ms, wire_ms
+    s.endpoint_share_p50 = round(s.p50_rtt - wire_ms, 3)
+    result.metadata.transport_rtt_source = "ICE STUN"
+
+
 @pytest.fixture
 def three_files(tmp_path):
     """Two locations: us-west-2 in two files (udp twice the same day, webrtc on two days), eu-central-1 in one."""
@@ -55,10 +63,12 @@ def three_files(tmp_path):
         "c": lognormal_ns(1.1, 3000, 4),
         "c_webrtc": lognormal_ns(2.2, 3000, 5),
     }
+    webrtc_a = result_of(samples["a_webrtc"], "webrtc", location="us-west-2", start=T0)
+    with_wire(webrtc_a, 0.5)
     write(
         folder / "a.json",
         result_of(samples["a"], location="us-west-2", start=T0, lost=(5, 50, 51, 52, 2000), late=(51, 2000)),
-        result_of(samples["a_webrtc"], "webrtc", location="us-west-2", start=T0),
+        webrtc_a,
     )
     lost_b = tuple(range(100, 130))  # all on the way out, as the agent's record says
     write(folder / "b.json", result_of(samples["b"], location="eu-central-1", start=T0, lost=lost_b, lost_upstream=lost_b))
@@ -70,6 +80,7 @@ def three_files(tmp_path):
     return folder, samples
 
 
+@pytest.mark.server
 def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_files, tmp_path):
     folder, _ = three_files
     page = tmp_path / "report.html"
@@ -86,11 +97,15 @@ def test_the_page_draws_every_plot_with_data_and_no_errors(cli, chromium, three_
     assert dom.returncode == 0, dom.stderr
     assert "CONSOLE" not in dom.stderr, dom.stderr  # Chromium logs every console message and uncaught error here
     assert 'data-errors="0"' in dom.stdout and '<pre id="errors" hidden="">' in dom.stdout
-    # 1 platforms plot; per location (2) percentiles + CDF; per platform/location/day (4) RTT and loss over time
-    # and each direction's delay above its minimum.
-    assert 'data-plots-drawn="17"' in dom.stdout
+    # The split bars and 1 platforms plot; per location (2) percentiles + CDF; per platform/location/day (4)
+    # RTT and loss over time, and each direction's delay above its minimum.
+    assert 'data-plots-drawn="18"' in dom.stdout
     plots = re.findall(r'<svg class="plot"[^>]*data-title="([^"]*)" data-points="(\d+)"', dom.stdout)
-    assert len(plots) == 17 and all(int(n) > 0 for _, n in plots), plots
+    assert len(plots) == 18 and all(int(n) > 0 for _, n in plots), plots
+    # One stacked bar where the wire is known (webrtc on the first day); every other group says it is missing.
+    bars = re.findall(r'<g class="split" data-name="([^"]*)" data-wire="([^"]*)"', dom.stdout)
+    assert len(bars) == 4 and [w for _, w in bars].count("0.5") == 1, bars
+    assert dom.stdout.count("transport RTT missing</text>") == 3
     titles = [t for t, _ in plots]
     assert titles.count("RTT by percentile — us-west-2") == 1 and titles.count("CDF of RTT — eu-central-1") == 1
     assert (

@@ -1,4 +1,4 @@
-"""From worker frames to the seed's JSON object: offsets applied per clock mode, loss, partial runs."""
+"""From worker frames to the original's JSON object: offsets applied per clock mode, loss, partial runs."""
 
 from __future__ import annotations
 

@@ -75,12 +75,19 @@ def test_runner_asks_for_a_session_as_long_as_its_schedule():
     assert needed - 3 < own_clock <= needed - 1  # on this host's clock, never later than the agent's end
 
 
-def _read_until(stream, needle: str, seen: list[str], found: threading.Event) -> None:
+def _read_lines(stream, seen: list[str], found: dict[str, threading.Event]) -> None:
+    """Keep ``stream``'s lines in ``seen``; set each needle's event once a line has it (all of them at the end)."""
     for line in iter(stream.readline, ""):
         seen.append(line)
-        if needle in line:
-            found.set()
-    found.set()
+        for needle, event in found.items():
+            if needle in line:
+                event.set()
+    for event in found.values():
+        event.set()
+
+
+#: The worker's warning when the echo stops answering.
+SILENT = "no answer from the echo"
 
 
 @pytest.mark.parametrize("platform", ["udp", "webrtc"])
@@ -102,6 +109,7 @@ def test_echo_that_stops_answering_is_a_warning(tmp_path, platform):
                 "300",
                 "--output",
                 str(out),
+                "--verbose",  # the worker's warning is logged when it comes
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -110,13 +118,14 @@ def test_echo_that_stops_answering_is_a_warning(tmp_path, platform):
             cwd=tmp_path,
         )
         seen: list[str] = []
-        started = threading.Event()
-        reader = threading.Thread(target=_read_until, args=(runner.stderr, "pinging", seen, started), daemon=True)
+        found = {needle: threading.Event() for needle in ("pinging", SILENT)}
+        reader = threading.Thread(target=_read_lines, args=(runner.stderr, seen, found), daemon=True)
         reader.start()
         try:
-            assert started.wait(60), "".join(seen)
+            assert found["pinging"].wait(60), "".join(seen)
             agent._proc.send_signal(signal.SIGSTOP)  # answers stop after some came
-            time.sleep(1.5)
+            # Silent until the worker says it noticed (longer than the timeout with pings going out).
+            assert found[SILENT].wait(60) and SILENT in "".join(seen), "".join(seen)
             agent._proc.send_signal(signal.SIGCONT)
             runner.wait(60)
         finally:
@@ -126,6 +135,6 @@ def test_echo_that_stops_answering_is_a_warning(tmp_path, platform):
         reader.join(5)
     assert runner.returncode == 0, "".join(seen)
     warnings = json.loads(out.read_text())["metadata"]["warnings"]
-    silent = [w for w in warnings if "no answer from the echo" in w]
+    silent = [w for w in warnings if SILENT in w]
     assert len(silent) == 1, warnings
     assert math.isfinite(float(silent[0].split(" for ")[1].split(" s ")[0]))

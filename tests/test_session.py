@@ -28,7 +28,7 @@ T2_BASE = 1_700_000_000_123_000_000
 
 
 class Scripted:
-    """A Session plus the fake transport's record of what it sent."""
+    """A Session plus the fake transport's record of what it sent, on a clock ``advance`` moves forward."""
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class Scripted:
     ) -> None:
         self.payloads: list[bytes] = []
         self.t1: dict[int, int] = {}
+        self.skew_ns = 0
         self.session = Session(
             run_id="run-test",
             iterations=iterations,
@@ -50,15 +51,24 @@ class Scripted:
             payload_bytes=payload_bytes,
             anchor=anchor,
             send=self.payloads.append,
+            clock=self.clock,
         )
+
+    def clock(self) -> int:
+        """The session's t1 clock: ``time.perf_counter_ns`` plus every ``advance`` so far."""
+        return time.perf_counter_ns() + self.skew_ns
+
+    def advance(self, ns: int) -> None:
+        """Let ``ns`` pass before the next ping, without waiting for it."""
+        self.skew_ns += ns
 
     def send(self, count: int) -> None:
         """Send the next ``count`` pings at their due instants; remember each t1."""
         for _ in range(count):
             k = self.session.sent
-            before = time.perf_counter_ns()
+            before = self.clock()
             self.session.send(k, due(k))
-            after = time.perf_counter_ns()
+            after = self.clock()
             t1 = self.session.last_t1
             assert before <= t1 <= after
             self.t1[k + 1] = t1
@@ -543,7 +553,7 @@ def test_a_pong_in_the_inbox_answers_an_overdue_ping_first() -> None:
     for seq in range(1, RECENT_ARRIVALS + 1):
         h.pong(seq, rtt_ns=3 * MS)
     h.send(1)  # overdue below: its pong comes late
-    time.sleep(0.005)
+    h.advance(5 * MS)
     h.send(1)
     newest = session.last_t1
     # The late pong of the older ping waits unmatched: the newest ping's pong is still to come.

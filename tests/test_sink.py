@@ -57,6 +57,7 @@ def points(series: list[dict]) -> list[tuple[int, float]]:
     return sorted((t, v) for s in series for t, v in zip(s["timestamps"], s["values"]))
 
 
+@pytest.mark.server
 def test_every_sample_and_the_summary_arrive_with_tags_fields_and_times(cli, tmp_path, victoria):
     out, spool = tmp_path / "r.json", tmp_path / "spool"
     proc = cli(*run_args(out), *sink_args(victoria.url, spool, "--influxdb-flush-ms", "100"))
@@ -94,6 +95,7 @@ def test_every_sample_and_the_summary_arrive_with_tags_fields_and_times(cli, tmp
         assert abs(t - meta["end_time"] * 1e3) <= 1.0
 
 
+@pytest.mark.server
 def test_server_stopped_mid_run_then_replay_delivers_exactly_once(tmp_path, victoria):
     """The run outlives the server; the spool holds exactly what it missed; flush-spool delivers it once."""
     out, spool, iterations = tmp_path / "r.json", tmp_path / "spool", 3000

@@ -8,8 +8,13 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from tests.conftest import CLI, cli_env, run_cli
 from tests.test_sink import latency, points, run_args, sink_args
+
+#: Every test here stalls a real VictoriaMetrics server.
+pytestmark = pytest.mark.server
 
 ITERATIONS = 100
 

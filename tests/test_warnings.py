@@ -57,6 +57,7 @@ def healthy_run(tmp_path, platform: str) -> tuple[dict, str]:
     return result, proc.stdout + proc.stderr
 
 
+@pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the run real-time CPU priority (chrt)")
 @pytest.mark.parametrize("platform", ["udp", "webrtc"])
 def test_healthy_loopback_run_shows_no_warning(tmp_path, platform):

@@ -26,6 +26,7 @@ class Platform:
     embeddable: bool = False  # the runner can start an agent for it on 127.0.0.1
     modes: tuple[str, ...] = ("reliable",)  # "reliable" (ordered, retransmitted) and/or "unreliable"
     max_message_bytes: int = 0  # the largest ping the platform carries in one message
+    relayed: bool = False  # through an SFU: the wire is runner↔SFU plus SFU↔agent, each side reading its own
 
 
 PLATFORMS: dict[str, Platform] = {
@@ -39,6 +40,7 @@ PLATFORMS: dict[str, Platform] = {
             default_port=8000,
             credentials=("DAILY_API_KEY",),
             max_message_bytes=4096,  # app messages: Daily documents about 4 KB
+            relayed=True,
         ),
         Platform(
             "livekit",
@@ -49,6 +51,7 @@ PLATFORMS: dict[str, Platform] = {
             credentials=("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"),
             modes=("reliable", "unreliable"),
             max_message_bytes=64_000,  # the SDK refuses larger data packets
+            relayed=True,
         ),
         Platform(
             "webrtc",

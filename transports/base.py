@@ -32,6 +32,28 @@ EchoHandler = Callable[..., "bytes | None"]
 #: pong can come any more; the run stops and keeps what it measured.
 Notify = Callable[[str, str], None]
 
+#: ``report(figures)`` — one reading of the stack's own RTT, {figure: seconds}. Figure "wire" is this
+#: side's share of the path (the one the summary adds up); the others say what it was made of.
+RttReport = Callable[[dict[str, float]], None]
+
+#: ``transport_rtt_source`` of a stack that gives no RTT of its own: the result then says it is missing.
+NO_TRANSPORT_RTT = "none"
+
+
+class TransportRttReader(Protocol):
+    """Optional feature of both sides (``ClientTransport``, ``EchoEndpoint``): the stack's own RTT.
+
+    A transport inherits these defaults unless its stack measures the path itself (ICE, SCTP, an SFU's
+    network stats); ``transports/transport_rtt.py`` holds the readers.
+    """
+
+    #: Where the figures come from, for the result's metadata; ``NO_TRANSPORT_RTT`` where the stack gives none.
+    transport_rtt_source: str = NO_TRANSPORT_RTT
+
+    def read_transport_rtt(self, report: RttReport) -> None:
+        """Start one reading; ``report`` gets it now or later on the event loop, or never (no figure yet).
+        Called in quiet windows and must return at once; nothing by default."""
+
 
 class TransportError(Exception):
     """A transport could not connect or lost its connection; the message is for the user."""
@@ -49,7 +71,7 @@ class BytesOnTheWire:
         return message
 
 
-class ClientTransport(Protocol):
+class ClientTransport(TransportRttReader, Protocol):
     """Runner side of one platform."""
 
     #: What ``connect`` is waiting for right now, for the error when it times out.
@@ -88,7 +110,7 @@ class ClientTransport(Protocol):
         return False
 
 
-class EchoEndpoint(Protocol):
+class EchoEndpoint(TransportRttReader, Protocol):
     """Agent side of one platform session."""
 
     async def start(self, handler: EchoHandler) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from typing import Any
 
 import msgspec
 
-from transports.base import ClientTransport, EchoHandler, Notify, Receiver, TransportError
+from transports import transport_rtt
+from transports.base import ClientTransport, EchoHandler, Notify, Receiver, RttReport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,19 @@ def _settle(future: asyncio.Future, data: Any, error: str | None) -> None:
         future.set_result(data)
 
 
-class DailyClient(ClientTransport):
+class _CallRtt:
+    """Either side's call: Daily's own RTT to its SFU, from ``get_network_stats()`` (transports/transport_rtt.py)."""
+
+    _call: _Call | None
+    transport_rtt_source = transport_rtt.DAILY_NETWORK
+
+    def read_transport_rtt(self, report: RttReport) -> None:
+        call = self._call
+        if call is not None and call.joined:
+            transport_rtt.read_daily(call.client, report)
+
+
+class DailyClient(_CallRtt, ClientTransport):
     """Runner side: joins the agent's room and exchanges app messages with the echo participant."""
 
     def __init__(self, *, reliable: bool = True, sdk: Any = None) -> None:
@@ -231,7 +244,7 @@ def _client_events(base: type, owner: DailyClient) -> Any:
     return _Events()
 
 
-class DailyEcho:
+class DailyEcho(_CallRtt):
     """Agent side: joins a room as the echo participant and answers each ping to its sender.
 
     The echo runs on the SDK's callback thread: t2 is its first statement, and

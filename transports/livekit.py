@@ -25,7 +25,8 @@ from typing import Any
 
 from livekit import rtc
 
-from transports.base import BytesOnTheWire, ClientTransport, EchoHandler, Notify, Receiver, TransportError
+from transports import transport_rtt
+from transports.base import BytesOnTheWire, ClientTransport, EchoHandler, Notify, Receiver, RttReport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,20 @@ async def _leave(publisher: _Publisher | None, room: Any) -> None:
             await room.disconnect()
 
 
-class LiveKitClient(BytesOnTheWire, ClientTransport):
+class _RoomRtt:
+    """Either side's room: its candidate pairs' RTT from ``get_rtc_stats()`` (transports/transport_rtt.py)."""
+
+    _room: Any
+    _rtt_reader: transport_rtt.LiveKitReader | None = None
+    transport_rtt_source = transport_rtt.LIVEKIT_ICE
+
+    def read_transport_rtt(self, report: RttReport) -> None:
+        if self._rtt_reader is None:
+            self._rtt_reader = transport_rtt.LiveKitReader()
+        self._rtt_reader.read(self._room, report)
+
+
+class LiveKitClient(_RoomRtt, BytesOnTheWire, ClientTransport):
     """Runner side: joins with the agent's token and publishes pings to the echo participant."""
 
     def __init__(self, *, reliable: bool = True, room_factory: RoomFactory | None = None) -> None:
@@ -184,7 +198,7 @@ class LiveKitClient(BytesOnTheWire, ClientTransport):
         return {"livekit": version("livekit"), "livekit-api": version("livekit-api")}
 
 
-class LiveKitEcho:
+class LiveKitEcho(_RoomRtt):
     """Agent side: joins the room as the echo participant and answers each packet to its sender,
     on the channel it came in on.
 

@@ -22,7 +22,8 @@ import aiohttp
 import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from transports.base import ClientTransport, EchoHandler, Notify, Receiver, TransportError
+from transports import transport_rtt
+from transports.base import ClientTransport, EchoHandler, Notify, Receiver, RttReport, TransportError
 from transports.sdp import candidate_addresses, rewrite_candidates
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,18 @@ def _new_peer_connection(side: str) -> RTCPeerConnection:
     return pc
 
 
-class WebRTCEcho:
+class _PeerRtt:
+    """Either side's peer connection: its ICE STUN round trip and SCTP SRTT (transports/transport_rtt.py)."""
+
+    _pc: RTCPeerConnection | None
+    transport_rtt_source = transport_rtt.ICE_STUN
+
+    def read_transport_rtt(self, report: RttReport) -> None:
+        if self._pc is not None:
+            transport_rtt.read_aiortc(self._pc, report)
+
+
+class WebRTCEcho(_PeerRtt):
     """Agent side: offers a data channel and answers every message on it."""
 
     def __init__(self, host: str = "127.0.0.1", *, reliable: bool = True) -> None:
@@ -104,7 +116,7 @@ class WebRTCEcho:
             await pc.close()
 
 
-class WebRTCClient(ClientTransport):
+class WebRTCClient(_PeerRtt, ClientTransport):
     """Runner side: answers the agent's offer and sends on the channel it opens."""
 
     def __init__(self, *, reliable: bool = True) -> None:

@@ -47,6 +47,8 @@ class PlatformContext:
     notes: list[str] = field(default_factory=list)
     impairment: dict[str, Any] | None = None
     room_url: str | None = None
+    #: The agent's own transport RTT readings, from its /disconnect reply (engine/parent/analysis/breakdown.py).
+    agent_transport_rtt: dict[str, Any] | None = None
     #: From /disconnect: the seqs the agent's echo received (sorted inclusive ranges) and whether it kept them all.
     agent_received: tuple[list[tuple[int, int]], bool] | None = None
     #: The runner's and the agent's clock bounds added, the larger of start and end (ms); None: a host gave none.

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from engine.worker.session import Session
 from ipc.pipe import FrameWriter
+from transports.transport_rtt import READ_INTERVAL_NS
 
 #: Longest a batch of samples waits for a quiet window.
 MAX_SHIP_DELAY_NS = 250_000_000
@@ -53,8 +54,12 @@ MAX_BATCH = 4 * SHIP_AFTER
 #: (a stall of the machine) must not keep a step out of every window for long.
 COST_GAIN = 0.125
 
+#: The transport's own RTT is read at most this often (transports/transport_rtt.py).
+RTT_READ_INTERVAL_NS = READ_INTERVAL_NS
+
 #: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
-MATCH, PREPARE, EXPIRE, SHIP, GC, RUN = 1, 2, 3, 4, 5, 6
+#: READ_RTT: a reading of the transport's own RTT started (transports/transport_rtt.py), quiet rounds only.
+MATCH, PREPARE, EXPIRE, SHIP, GC, RUN, READ_RTT = 1, 2, 3, 4, 5, 6, 7
 #: Or-ed into an entry's kind when it went ahead without a quiet window, or without room before the
 #: next send (the shipping deadline, a long backlog).
 FORCED = 16
@@ -98,10 +103,14 @@ class Housekeeper:
         input_waiting: Callable[[], bool] = lambda: False,
         events: EventLog | None = None,
         watch: Callable[[int], None] = lambda now: None,
+        read_rtt: Callable[[], None] | None = None,
     ) -> None:
-        """``watch(now)`` runs with each shipment: cheap checks on counters (a silent echo)."""
+        """``watch(now)`` runs with each shipment: cheap checks on counters (a silent echo). ``read_rtt``
+        starts one reading of the transport's own RTT, in a quiet round, every ``RTT_READ_INTERVAL_NS`` at most."""
         self._session = session
         self._watch = watch
+        self._read_rtt = read_rtt
+        self._last_read: int | None = None
         self._writer = writer
         self._flush_interval = flush_interval_ns
         self._next_send = next_send_ns
@@ -114,7 +123,7 @@ class Housekeeper:
         self._stopped = False
         self._timer: asyncio.Task | None = None
         # Running means of each step's duration (ns; matching per pong, shipping per sample): what a window must hold.
-        self._cost = dict.fromkeys((MATCH, PREPARE, EXPIRE, SHIP, GC), 0.0)
+        self._cost = dict.fromkeys((MATCH, PREPARE, EXPIRE, SHIP, GC, READ_RTT), 0.0)
 
     def start(self) -> None:
         """Setup's objects move to the permanent generation; from here on the GC runs only by hand."""
@@ -199,6 +208,10 @@ class Housekeeper:
         young = gc.get_count()[0]
         if quiet and young >= GC_THRESHOLD and self._fits(GC, now, end, young):
             now = self._step(GC, True, now, lambda: gc.collect(1), young)
+        if quiet and self._read_rtt is not None and self._fits(READ_RTT, now, end):
+            if self._last_read is None or now - self._last_read >= RTT_READ_INTERVAL_NS:
+                self._last_read = now
+                now = self._step(READ_RTT, True, now, self._read_rtt)
         self.events.add(RUN if quiet else RUN | FORCED, decided, now)
 
     def _fits(self, kind: int, now: int, end: int | None, units: int = 1) -> bool:

@@ -23,6 +23,7 @@ from engine.worker.housekeeping import EventLog, Housekeeper
 from engine.worker.pacer import Pacer, phased_start
 from engine.worker.reply_poll import ReplyPoller
 from engine.worker.session import LOSS_GRACE_NS, Session
+from engine.worker.transport_rtt import RttReadings
 from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
 from ipc.clock import take_anchor
@@ -99,7 +100,12 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
     )
 
     def notify(kind: str, detail: str) -> None:
-        """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured."""
+        """A transport's news; an "error" (the platform dropped us) ends the run, keeping what was measured.
+
+        Also logged at INFO (shown with ``--verbose``) the moment it happens, where the result has it only at
+        the end: a test that stops the echo waits for this line to know the worker saw the silence.
+        """
+        log.info("%s: %s", kind, detail)
         writer.send(Event(kind, f"{spec.platform}: {detail}", fatal=kind == "error"))
         if kind == "error":
             stop.set()
@@ -107,6 +113,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
     pacer: Pacer | None = None
     session_timer: asyncio.TimerHandle | None = None
     silence = Silence(spec.timeout_ns, notify)
+    readings = RttReadings(transport)
     housekeeper = Housekeeper(
         session,
         writer,
@@ -116,6 +123,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         input_waiting=transport.input_waiting,
         events=events,
         watch=lambda now: silence.check(session.arrivals, session.sent, now),
+        read_rtt=readings.read if readings.readable else None,
     )
 
     def receive(*message_and_stamps: object) -> None:
@@ -174,6 +182,9 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
         cpu = time.process_time()
         measuring_cpu = cpu - cpu_at_start if cpu_at_start is not None else 0.0
         lost_up, lost_down = session.lost_directions()
+        rtt_frame = readings.frame()
+        if rtt_frame is not None:
+            writer.send(rtt_frame)
         writer.send(
             Done(
                 session.sent,
@@ -184,6 +195,7 @@ async def _run(pipe_fd: int, spec: WorkerSpec, early_stop: list[int], events: Ev
                 measuring_cpu,
                 peak_rss_kb(),
                 late_seqs=session.late_seqs,
+                duplicate_seqs=session.duplicate_seqs,
                 lost_upstream=lost_up,
                 lost_downstream=lost_down,
             )

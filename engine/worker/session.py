@@ -71,12 +71,15 @@ class Session:
         to_wire: Callable[[bytes], Any] = BytesOnTheWire.to_wire,
         from_wire: Callable[[Any], bytes] = BytesOnTheWire.from_wire,
         tx_stamps: Callable[[], list[tuple[int, int]]] = no_tx_stamps,
+        clock: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
         """``to_wire``/``from_wire`` convert between ping/pong bytes and what the transport sends and
         receives (Daily's app messages are JSON objects): pings when they are encoded ahead of time,
         pongs when they are matched, so neither conversion lands between t1 and t4. ``tx_stamps``
         yields the kernel's transmit stamps as (send number from 0, CLOCK_REALTIME ns); they are
-        paired with pings when pongs are matched, never on the send path."""
+        paired with pings when pongs are matched, never on the send path. ``clock`` stamps t1; it is
+        ``time.perf_counter_ns`` (the anchor's clock) except in tests, which move it forward to put pings
+        a given time apart instead of sleeping."""
         self.run_id = run_id
         self.warmup = warmup
         self.total = warmup + iterations
@@ -88,6 +91,7 @@ class Session:
         self._from_wire = from_wire
         self._payload_bytes = payload_bytes
         self._tx_stamps = tx_stamps
+        self._clock = clock
         # Kernel stamps are CLOCK_REALTIME: perf(t) = wall(t) - wall_minus_perf, through the worker's
         # anchor. An RTT with both ends kernel-stamped is a difference of two wall stamps, so the
         # anchor's uncertainty cancels; it enters only where a kernel stamp meets a user one.
@@ -118,6 +122,7 @@ class Session:
         self._rtt_count = 0
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.late_seqs: list[int] = []  # pings whose pong came after the timeout, for the report's late marks
+        self.duplicate_seqs: list[int] = []  # one entry per extra pong of a measured ping (--stream's duplicate lines)
         self._pending_samples = _new_samples()
         self._pending_lost = Lost([], [], [])
 
@@ -143,7 +148,7 @@ class Session:
         if self._next_payload is None:
             self.prepare(due_ns)
         payload = self._next_payload
-        t1 = time.perf_counter_ns()
+        t1 = self._clock()
         self._send(payload)
         seq = k + 1
         self._t1[seq] = t1
@@ -228,10 +233,11 @@ class Session:
         if pong.received is not None and not self._agent_count[seq]:  # the first pong of a seq is the first answer
             self._agent_count[seq] = pong.received
         state = self._state[seq]
-        measured = seq > self.warmup  # warmup pongs enter no count (README: no statistic at all)
+        measured = seq > self.warmup  # warmup pongs enter no count (docs/metrics.md: no statistic at all)
         if state == _RECEIVED:
             if measured:
                 self._count("duplicate", f"seq={seq}")
+                self.duplicate_seqs.append(seq)
             return
         kernel = 0
         t1 = t1_user = self._t1[seq]

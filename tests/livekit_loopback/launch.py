@@ -8,6 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from ipc.children import readline_within
@@ -61,6 +62,12 @@ class ServerProcess:
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop(signal.SIGKILL)
+
+    def relayed_now(self) -> int:
+        """Data packets relayed so far on every channel, asked over HTTP while it runs."""
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with no_proxy.open(self.url.replace("ws://", "http://") + "/stats", timeout=5) as resp:
+            return sum(json.load(resp)["relayed"].values())
 
     def server_log(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

@@ -80,6 +80,7 @@ class LoopbackServer:
         app.router.add_get("/rtc/validate", self._validate)
         app.router.add_get("/rtc/v1/validate", self._validate)
         app.router.add_get("/agent", self.dispatcher.serve)
+        app.router.add_get("/stats", self._stats)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -94,6 +95,10 @@ class LoopbackServer:
         if not claims.video.room_join or not claims.video.room:
             raise Unauthorized("the token grants no room join")
         return claims
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        """The exit line's counts so far: a test waits on them mid-run (so many pings relayed)."""
+        return web.json_response({"relayed": dict(self.relayed), "keepalives": self.pings})
 
     async def _validate(self, request: web.Request) -> web.Response:
         """Asked by the SDK after a failed handshake, and by the echo agent at start."""

@@ -19,7 +19,7 @@ from hdrh.histogram import HdrHistogram
 from engine.parent.analysis.hdr import new_histogram, record_ns
 from engine.parent.analysis.intervals import Interval, per_second
 from engine.parent.analysis.plausibility import impossible_processing
-from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples
+from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Done, Event, Hello, Lost, Samples, TransportRtt
 
 #: Stored column -> array typecode; every other Samples field is derived from these.
 _COLUMNS = {"seq": "i", "due": "q", "t1": "q", "t4": "q", "t2": "q", "processing_ns": "q"}
@@ -49,6 +49,8 @@ class PlatformRun:
     kernel_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KERNEL_BITS, 0))
     out_of_range: int = 0
     exit_code: int | None = None
+    #: The stack's own RTT as the worker read it (None: a stack without one, or a worker that never said).
+    transport_rtt: TransportRtt | None = None
 
     def add(self, frame: object) -> None:
         if isinstance(frame, Samples):
@@ -62,6 +64,8 @@ class PlatformRun:
             self.events.append(frame)
         elif isinstance(frame, Done):
             self.done = frame
+        elif isinstance(frame, TransportRtt):
+            self.transport_rtt = frame
 
     def _add_samples(self, s: Samples) -> None:
         for name in _COLUMNS:

@@ -35,7 +35,7 @@ def hdr_percentiles_ms(
 
 
 def jitter_mean_abs_diff(rtt_ns: np.ndarray) -> float | None:
-    """The seed's jitter: mean |RTTᵢ − RTTᵢ₋₁| over consecutive received pings, ms."""
+    """The original's jitter: mean |RTTᵢ − RTTᵢ₋₁| over consecutive received pings, ms."""
     if len(rtt_ns) < 2:
         return None
     steps = np.diff(rtt_ns)

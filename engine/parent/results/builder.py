@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.parent.analysis import directions, plausibility, stats
+import transports
+from engine.parent.analysis import breakdown, directions, plausibility, stats
 from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.analysis.cautions import applied_bound_ms, clock_cautions, contradicted
 from engine.parent.analysis.hdr import new_histogram, record_ns
@@ -52,7 +53,7 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def platform_result(
     run: PlatformRun, settings: RunSettings, ctx: PlatformContext, start_time: float, end_time: float
 ) -> PlatformResult:
-    """The seed's per-platform object (plus additions) for one worker's run.
+    """The original's per-platform object (plus additions) for one worker's run.
 
     Only the raw columns are held for the whole run; each derived column
     (RTT, network RTT, one-way) lives while its statistics are taken, and
@@ -113,16 +114,40 @@ def platform_result(
     ]
     figures["lost_by_direction"] = {way: lost_ways.count(way) for way in DIRECTIONS}
     statistics = _statistics(run, received, figures)
+    split = _breakdown(run, ctx, statistics)
+    statistics.transport_rtt_p50, statistics.transport_rtt_p99 = split.p50, split.p99
+    statistics.endpoint_share_p50 = split.endpoints_p50
     first = _first_ping_ns(a, run)
     if first is not None and run.hello:  # the original times its run from its first ping too
         start_time = round((first + wall_minus_perf) / 1e9, 6)
     metadata_ = _metadata(run, settings, ctx, start_time, end_time, offset, one_way, statistics)
+    metadata_.transport_rtt_source, metadata_.transport_rtt = split.source, split.sides
+    if split.missing and received:
+        metadata_.warnings.append(f"transport RTT missing: {split.missing}; the RTT is not split into wire and endpoints")
     metadata_.one_way_withheld = withheld
     metadata_.one_way_available = one_way_values
     metadata_.one_way_bound_ms = _r(bound_ms, 6) if one_way_values and bound_ms is not None else None
     hists = histograms_of_run(run, measurements, one_way_values)
     late = [seq - warmup for seq in run.done.late_seqs if seq > warmup] if run.done else []
     return PlatformResult(run.platform, measurements, statistics, metadata_, lost, late, hists)
+
+
+def _breakdown(run: PlatformRun, ctx: PlatformContext, statistics: Statistics) -> breakdown.Breakdown:
+    """The wire's and the endpoints' share: udp's from its kernel stamps, the others' from their stacks."""
+    platform = transports.PLATFORMS.get(run.platform)
+    kernel = None
+    if run.platform == "udp":
+        if set(run.timestamp_source().values()) == {"kernel"}:
+            kernel = (statistics.p50_network_rtt, statistics.p99_network_rtt)
+        else:
+            return breakdown.Breakdown(missing="udp's wire is its network RTT with all four stamps the kernel's, and they were not")
+    return breakdown.breakdown(
+        app_p50=statistics.p50_rtt,
+        relayed=bool(platform and platform.relayed),
+        runner=run.transport_rtt,
+        agent=ctx.agent_transport_rtt,
+        kernel_network=kernel,
+    )
 
 
 def _first_ping_ns(a: dict[str, np.ndarray], run: PlatformRun) -> int | None:
@@ -269,7 +294,7 @@ def _metadata(
     )
 
 
-#: pyperf's 10 % rules, each above an absolute floor. A bare timerfd's own p99 lateness reaches 2.7 ms on a loaded 2-core VM (README, perf), so less says nothing about this client.
+#: pyperf's 10 % rules, each above an absolute floor. A bare timerfd's own p99 lateness reaches 2.7 ms on a loaded 2-core VM (perf/README.md), so less says nothing about this client.
 SEND_LAG_FLOOR_MS = 3.0
 #: Spread under 1 ms is the OS scheduler's wake-up noise (loopback RTTs are 0.05–2 ms), not an unstable path.
 STD_FLOOR_MS = 1.0

@@ -3,7 +3,8 @@
 A group is every result of one platform (and, for the report, one location
 and day). Its percentiles come from its runs' histograms added together,
 never from averaged percentiles; files written before results carried
-histograms get theirs rebuilt from the per-ping measurements.
+histograms get theirs rebuilt from the per-ping measurements. A ``--stream``
+file is read as the result it streamed (``stream_file``), cut off or not.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.results import histograms
+from engine.parent.results import histograms, stream_file
 from engine.parent.results.measurements import Measurements
-from engine.parent.results.model import PlatformResult, ResultFormatError, load, platform_results
+from engine.parent.results.model import PlatformResult, Result, ResultFormatError, load, platform_results
 from ipc.errors import BenchError
 
 #: The per-ping columns the report and the comparison read.
@@ -34,14 +35,18 @@ _COLUMN_OF = {
 }
 
 
+#: What a folder's result files are named: result files, and --stream files.
+PATTERNS = ("*.json", "*.ndjson")
+
+
 def result_files(paths: Iterable[Path]) -> list[Path]:
-    """Each FILE as given, each DIR's ``*.json`` files in name order; a path that is neither is bad input."""
+    """Each FILE as given, each DIR's ``*.json`` and ``*.ndjson`` files in name order; a path that is neither is bad input."""
     files = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(path.glob("*.json"))
+            found = sorted(f for pattern in PATTERNS for f in path.glob(pattern))
             if not found:
-                raise BenchError(f"{path}: no .json result files in this folder")
+                raise BenchError(f"{path}: no .json or .ndjson result files in this folder")
             files += found
         elif path.is_file():
             files.append(path)
@@ -58,16 +63,35 @@ def load_results(paths: Iterable[Path]) -> list[tuple[Path, PlatformResult]]:
     """
     out = []
     for path in result_files(paths):
-        try:
-            result = load(path.read_bytes())
-        except (OSError, ResultFormatError) as exc:
-            raise BenchError(f"{path}: {exc}") from None
-        for r in platform_results(result).values():
+        for r in platform_results(read_result(path)).values():
             if r.histograms is None:
                 r.histograms = _rebuilt_histograms(r)
             r.measurements = _slim(r.measurements)
             out.append((path, r))
     return out
+
+
+def read_result(path: Path) -> Result:
+    """A result file or a stream file; an unreadable one is one error line."""
+    try:
+        data = path.read_bytes()
+        return stream_file.load_stream(data) if stream_file.is_stream(data) else load(data)
+    except (OSError, ResultFormatError) as exc:
+        raise BenchError(f"{path}: {exc}") from None
+
+
+def partial_notes(loaded: Iterable[tuple[Path, PlatformResult]]) -> list[str]:
+    """One line per partial result, saying why where the file says it: report and compare show what they read."""
+    notes = []
+    for path, r in loaded:
+        if r.metadata.partial:
+            why = (
+                "a stream cut off before its end line"
+                if stream_file.CUT_OFF in r.metadata.warnings
+                else "the run was stopped or failed"
+            )
+            notes.append(f"{path}: {r.platform} is partial ({why})")
+    return notes
 
 
 def _rebuilt_histograms(result: PlatformResult) -> histograms.Histograms:

@@ -2,7 +2,7 @@
 
 Written by hand rather than with hdrh 0.10.8's ``HistogramLogWriter``: its
 ``output_start_time`` raises, it writes no ``Tag=`` and it floors each
-interval's max to whole units (STYLE.md item 11). The layout is the Java
+interval's max to whole units (a floored maximum understates the worst latency). The layout is the Java
 ``HistogramLogWriter``'s, which hdrh's reader and the Java
 ``HistogramLogProcessor`` (``-listtags``, ``-tag``) read. Values are µs; the
 interval max column is in ms.

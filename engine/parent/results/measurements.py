@@ -5,7 +5,7 @@ million samples: ~800 MB RSS, perf/memory.py), and even one float column per
 field costs 8 bytes a sample each. Here a field is a function of a row range:
 it is computed from the raw stamp columns in ns and turned into ms (or Unix
 seconds) only a chunk at a time, while the file is written or when a caller
-indexes a row. Rows read or written are exactly the seed's objects: same keys,
+indexes a row. Rows read or written are exactly the original's objects: same keys,
 order, types and units, and the text ``json.dump(indent=2)`` would write for
 the equivalent list of dicts.
 """
@@ -21,7 +21,7 @@ import numpy as np
 CHUNK_ROWS = 4096
 INDENT = "  "
 
-#: The fields of a row, in the file's order: the seed's five, then additions.
+#: The fields of a row, in the file's order: the original's five, then additions.
 FIELDS = (
     "round_trip_time",
     "client_to_server",
@@ -63,7 +63,7 @@ class Measurements(Sequence):
         warmup: int,
         unavailable: np.ndarray | None = None,
     ) -> Measurements:
-        """The seed's fields in its order (then additions) from the raw columns (seq, due, t1, t4, t2,
+        """The original's fields in its order (then additions) from the raw columns (seq, due, t1, t4, t2,
         processing_ns); ``wall_minus_perf`` turns a perf_counter stamp into epoch ns. Rows marked
         ``unavailable`` (implausible agent stamps) get null agent-side fields."""
         seq, due, t1, t4, t2, processing = (raw[k] for k in ("seq", "due", "t1", "t4", "t2", "processing_ns"))

@@ -1,6 +1,6 @@
 """The result file as a typed model: msgspec structs, written and read back.
 
-The seed's keys come first in each object and keep their name, type and
+The original's keys come first in each object and keep their name, type and
 unit; additions follow (docs/ARCHITECTURE.md, "Output JSON"). ``dump_pieces`` writes the
 text ``json.dump(indent=2)`` would write for the equivalent dicts, streaming
 the per-ping ``measurements`` a chunk at a time; ``load`` reads a file of this
@@ -29,7 +29,7 @@ Number = int | float
 
 
 class Statistics(msgspec.Struct, kw_only=True):
-    """``statistics``: the seed's thirteen keys, then additions (ms unless named otherwise).
+    """``statistics``: the original's thirteen keys, then additions (ms unless named otherwise).
 
     Keyword-only, so an addition can carry a default where it sits: files written before it still load."""
 
@@ -68,6 +68,11 @@ class Statistics(msgspec.Struct, kw_only=True):
     malformed_messages: int
     unknown_messages: int
     implausible_agent_stamps: int = 0  # pongs whose agent-side values were left out (engine/parent/analysis/plausibility.py)
+    #: The wire (the stack's own RTT, both legs through an SFU) and the endpoints' share of the RTT p50
+    #: (engine/parent/analysis/breakdown.py); None where the wire is missing.
+    transport_rtt_p50: float | None = None
+    transport_rtt_p99: float | None = None
+    endpoint_share_p50: float | None = None
     #: failed_messages by direction (engine/parent/analysis/loss_direction.py); null in files written before them.
     lost_upstream: int | None = None
     lost_downstream: int | None = None
@@ -93,7 +98,7 @@ class Statistics(msgspec.Struct, kw_only=True):
 
 
 class Metadata(msgspec.Struct, kw_only=True):
-    """``metadata``: the seed's nine keys, then how every number was obtained (keyword-only, as ``Statistics``).
+    """``metadata``: the original's nine keys, then how every number was obtained (keyword-only, as ``Statistics``).
 
     ``start_time`` is the first measured ping's send instant (Unix s), or the
     run's start when no ping was measured; ``duration_ms`` runs from it to
@@ -146,6 +151,9 @@ class Metadata(msgspec.Struct, kw_only=True):
     duration_requested_s: float | None = None
     phase_offset_ms: float = 0.0
     pinned_cpu: int | None = None
+    #: Where ``transport_rtt_*`` come from (null: missing, and a warning says why); each side's figures in ms.
+    transport_rtt_source: str | None = None
+    transport_rtt: dict[str, Any] = {}
     #: The run's own θ̂ refuted the clock mode's θ = 0: one-way values are null (docs/metrics.md).
     one_way_withheld: bool = False
     #: Both hosts' clock bounds added (ms; null when a host gave none) and each host's readings (ipc.clock_source).
@@ -165,7 +173,7 @@ class LostPing(msgspec.Struct):
 
 
 class PlatformResult(msgspec.Struct):
-    """One platform's object: exactly the seed's file when one platform ran."""
+    """One platform's object: exactly the original's file when one platform ran."""
 
     platform: str
     measurements: Measurements

@@ -177,6 +177,25 @@ def table(group: Group, hist: HdrHistogram) -> list[list[Any]]:
     return rows
 
 
+def split(group: Group) -> dict[str, Any]:
+    """The group's RTT p50 as wire plus endpoints (medians over its runs); wire None where any run lacks it."""
+    stats = [r.statistics for r in group.results]
+    wires = [s.transport_rtt_p50 for s in stats]
+    known = bool(wires) and None not in wires
+    sources = {r.metadata.transport_rtt_source for r in group.results}
+    return {
+        "rtt_p50": _median([s.p50_rtt for s in stats]),
+        "wire": _median(wires) if known else None,
+        "endpoints": _median([s.endpoint_share_p50 for s in stats]) if known else None,
+        "source": sources.pop() if len(sources) == 1 else None,
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(float(np.median(present)), 3) if present else None
+
+
 def _r3(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -197,6 +216,7 @@ def group_data(group: Group) -> dict[str, Any]:
         "loss_over_time": [loss_over_time(s) for s in runs],
         "owd_variation": [{"label": s.label, **owd_variation(r)} for s, r in zip(runs, group.results, strict=True)],
         "table": table(group, hist),
+        "split": split(group),
         "runs": [
             {"run_id": r.metadata.run_id, "start_time": r.metadata.start_time, **msgspec.structs.asdict(r.statistics)}
             for r in group.results

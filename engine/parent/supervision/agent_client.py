@@ -148,17 +148,27 @@ class PingsReceived(msgspec.Struct):
     complete: bool = True
 
 
-class DisconnectReply(msgspec.Struct):
-    """/disconnect's answer; agents before ``pings_received`` (the original's included) send none."""
+class SessionRecord(msgspec.Struct):
+    """What /disconnect's reply says of the session's pings and the agent's clock; agents before these
+    fields (the original's included) send neither."""
 
     pings_received: PingsReceived | None = None
     clock: dict[str, Any] | None = None  # the agent's clock reading at the session's end (ipc.clock_source)
 
 
-async def disconnect(base: str, room_id: str) -> DisconnectReply | None:
-    """Best effort: the run's result never depends on the agent cleaning up. None when it did not answer
-    in a shape we know; then every loss's direction comes from the pongs' running counts, or is unknown."""
+def session_record(reply: dict[str, Any]) -> SessionRecord | None:
+    """The reply's record, None when its fields are not in a shape we know (then a loss's direction comes
+    from the pongs' running counts, or is unknown, and the agent's clock bound is missing)."""
     try:
-        return await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, DisconnectReply)
+        return msgspec.convert(reply, SessionRecord)
+    except msgspec.ValidationError:
+        return None
+
+
+async def disconnect(base: str, room_id: str) -> dict[str, Any] | None:
+    """Best effort: a run's result never depends on the agent cleaning up. The agent's reply (its own side
+    of the transport RTT, ``transport_rtt``), or None where there was none."""
+    try:
+        return await _request("POST", _url(base, "disconnect"), {"room_id": room_id}, dict)
     except BenchError:
         return None

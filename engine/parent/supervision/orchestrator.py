@@ -11,6 +11,7 @@ worker with SIGTERM, which makes it flush and say Done before exiting.
 With a sink, each Samples frame is also offered to it as it arrives; the
 sink's own thread does the writing, so this (pipe-reading) thread only
 enqueues (docs/ARCHITECTURE.md: no database I/O on the thread that reads the pipes).
+With ``--stream``, each frame's lines are written as it is taken in (engine/parent/sinks/stream.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from engine.parent.analysis.aggregator import PlatformRun
 from engine.parent.sinks import SeriesInfo, SinkConfig, disabled_report
+from engine.parent.sinks.stream import StreamWriter
 from engine.parent.supervision.worker_process import WorkerProcess
 from ipc.frames import Event, Samples
 from ipc.pipe import read_frames
@@ -51,6 +53,7 @@ class Orchestrator:
         sink: SinkConfig | None = None,
         series: dict[str, SeriesInfo] | None = None,
         verbose: bool = False,
+        stream: StreamWriter | None = None,
     ) -> None:
         self._specs = specs
         self._workers = workers
@@ -60,6 +63,7 @@ class Orchestrator:
         self._procs: dict[Connection, tuple[subprocess.Popen[bytes], PlatformRun]] = {}
         self._sink_plan = (sink, series or {}, verbose) if sink else None
         self._sink = None
+        self._stream = stream
 
     def run(self) -> dict[str, PlatformRun]:
         if self._sink_plan:
@@ -108,6 +112,8 @@ class Orchestrator:
             else:
                 run = self._procs[conn][1]
                 run.add(frame)
+                if self._stream is not None:
+                    self._stream.offer(run, frame)
                 if self._sink is not None and isinstance(frame, Samples) and run.hello is not None:
                     self._sink.offer(run.platform, run.hello, frame)
 

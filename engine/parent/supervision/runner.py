@@ -27,6 +27,7 @@ from engine.parent.results.histograms import line_fields
 from engine.parent.results.model import MultiResult, PlatformResult, Result
 from engine.parent.settings import PlatformContext, RunSettings
 from engine.parent.sinks import SeriesInfo, SinkConfig
+from engine.parent.sinks.stream import StreamWriter
 from engine.parent.supervision import agent_client, placement
 from engine.parent.supervision.embedded_agent import EmbeddedAgent
 from engine.parent.supervision.orchestrator import HANG_SLACK_S, Orchestrator, Progress
@@ -94,16 +95,21 @@ async def _handshake(
 
 
 def _release(urls: dict[str, str], rooms: dict[str, str], contexts: dict[str, PlatformContext]) -> None:
-    """/disconnect every room the run got, whatever happened since; what the agent says of its session
-    (which pings its echo received) goes into the platform's context."""
+    """/disconnect every room the run got, whatever happened since; keep the agent's side of the transport RTT,
+    and what it says of its session (which pings its echo received, its clock at the end)."""
     for platform, room_id in rooms.items():
         reply = asyncio.run(agent_client.disconnect(urls[platform], room_id))
         ctx = contexts.get(platform)
-        if reply is None or ctx is None:
+        if not reply or ctx is None:
             continue
-        if reply.pings_received is not None:
-            ctx.agent_received = (reply.pings_received.ranges, reply.pings_received.complete)
-        ctx.clock_sources["agent"]["end"] = reply.clock
+        side = reply.get("transport_rtt")
+        if isinstance(side, dict):
+            ctx.agent_transport_rtt = side
+        record = agent_client.session_record(reply)
+        if record is not None and record.pings_received is not None:
+            ctx.agent_received = (record.pings_received.ranges, record.pings_received.complete)
+        if record is not None and ctx.clock_sources:
+            ctx.clock_sources["agent"]["end"] = record.clock
 
 
 def _settle_clocks(contexts: dict[str, PlatformContext], runner_end: dict[str, Any]) -> None:
@@ -151,12 +157,14 @@ def run_benchmark(
     progress: Progress | None = None,
     log_level: int = logging.WARNING,
     sink: SinkConfig | None = None,
+    stream: StreamWriter | None = None,
 ) -> RunOutcome:
-    """Measure every platform at once, one worker each; returns the seed-shaped result.
+    """Measure every platform at once, one worker each; returns the result, shaped as the original's.
 
     A platform missing from ``agent_urls`` gets an embedded agent on 127.0.0.1, one process per platform
     so one echo's loop never delays another's pongs. Workers start first: they load their SDKs while the
-    agents start and the handshakes run.
+    agents start and the handshakes run. ``stream`` gets the header once every handshake is done, each
+    frame's lines as it arrives, and the statistics last.
     """
     contexts: dict[str, PlatformContext] = {}
     rooms: dict[str, str] = {}
@@ -195,7 +203,11 @@ def run_benchmark(
             p: SeriesInfo(p, settings.location_id, settings.run_id, settings.warmup, c.clock_mode is ClockMode.ESTIMATE)
             for p, c in contexts.items()
         }
-        orchestrator = Orchestrator(specs, workers, progress, sink, series, verbose=log_level <= logging.INFO)
+        if stream is not None:
+            stream.header(settings, contexts, results.host_facts())
+        orchestrator = Orchestrator(
+            specs, workers, progress, sink, series, verbose=log_level <= logging.INFO, stream=stream
+        )
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
@@ -213,6 +225,8 @@ def run_benchmark(
         rtts = {p: per_platform[p].measurements.column("round_trip_time") for p in platforms}
         comparison = compare(rtts, {p: per_platform[p].statistics for p in platforms})
         output = MultiResult(settings.run_id, per_platform, comparison)
+    if stream is not None:
+        stream.end(output, per_platform)
     summaries = {
         p: {**msgspec.structs.asdict(r.statistics), "clock_bound_ms": r.metadata.clock_bound_ms, **line_fields(r.histograms)}
         for p, r in per_platform.items()
