@@ -8,6 +8,7 @@ source (``chronyc -c tracking`` says ``Normal``); both daemons get SIGTERM on th
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -35,7 +36,10 @@ def tracking(cmdport: int) -> str:
 @contextlib.contextmanager
 def chrony_pair(folder: Path) -> Iterator[int]:
     if shutil.which("chronyd") is None:
-        pytest.fail("chronyd is not installed (Debian's chrony; .ci/run installs it)")
+        message = "chronyd is not installed: apt-get install chrony, its service kept from starting (docs/testing.md)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     ntp, server_cmd, client_cmd = _free_udp_port(), _free_udp_port(), _free_udp_port()
     configs = {
         "server": [
