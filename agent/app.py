@@ -30,8 +30,8 @@ from agent.bodies import MAX_BODY_BYTES, AnswerBody, ConnectBody, DisconnectBody
 from agent.echo import Echo
 from agent.rooms import Room, Rooms
 from agent.transport_rtt import EchoSide, echo_side
-from ipc import clock_source
-from ipc.clock import boot_id
+from ipc.clocks import discipline
+from ipc.clocks.anchors import boot_id
 from ipc.version import version
 from transports.base import TransportError
 
@@ -73,7 +73,7 @@ class EchoAgent:
         clock_source: str = "auto",
     ) -> None:
         self.rooms = rooms
-        self.clock_source = clock_source  # read at /connect and /disconnect: this host's clock bound (ipc.clock_source)
+        self.clock_source = clock_source  # read at /connect and /disconnect: this host's clock bound (ipc.clocks.discipline)
         self.max_session_s = max_session_s
         self.platforms = tuple(rooms)
         self.sessions: dict[str, _Session] = {}
@@ -172,7 +172,7 @@ class EchoAgent:
 
     async def _read_clock(self) -> dict:
         """This host's clock reading, off the loop: chronyc is a child process, and other sessions' echoes share the loop."""
-        return clock_source.as_dict(await asyncio.to_thread(clock_source.read, self.clock_source))
+        return discipline.as_dict(await asyncio.to_thread(discipline.read, self.clock_source))
 
     async def answer(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["room_id"])

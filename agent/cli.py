@@ -19,8 +19,8 @@ import transports
 from agent.app import DEFAULT_MAX_SESSIONS, MAX_SESSION_S, EchoAgent
 from agent.connections import BACKLOG, ConnectionCap, connection_limit
 from agent.rooms import CredentialError, Rooms
-from ipc import clock_source
 from ipc.children import AGENT_READY_PREFIX
+from ipc.clocks import discipline
 from ipc.errors import BenchError
 from ipc.lifeline import exit_with_parent
 
@@ -128,7 +128,7 @@ async def serve(agent: EchoAgent, host: str, port: int, idle_timeout_s: float, m
     show_envvar=True,
     help="Longest session granted; a runner asks for its run's length and is told when it was capped.",
 )
-@click.option("--clock-source", "clock_source_", envvar=clock_source.ENV, show_envvar=True, metavar=clock_source.METAVAR,
+@click.option("--clock-source", "clock_source_", envvar=discipline.ENV, show_envvar=True, metavar=discipline.METAVAR,
               help="Where this host's clock bound is read, for /connect and /disconnect (docs/metrics.md). [default: auto]")  # fmt: skip
 @click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process dies (embedded use).")
 def cli(
@@ -170,7 +170,7 @@ def cli(
             "set it in the environment or .env (runners send it too)"
         )
     try:
-        source = clock_source.from_env(clock_source_)
+        source = discipline.from_env(clock_source_)
     except BenchError as exc:
         raise _BadConfig(str(exc)) from None
     max_connections = connection_limit(_raise_fd_limit(), max_sessions)

@@ -15,7 +15,7 @@ import time
 
 import msgspec
 
-from ipc.clock import take_anchor
+from ipc.clocks.anchors import take_anchor
 from ipc.protocol import DECODE_ERRORS, ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp
 from ipc.received import ReceivedSeqs
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from engine.parent.results import direction_figures
+from engine.parent.reports import direction_figures
+from engine.parent.reports.files import Group, grouped, load_results, partial_notes
 from engine.parent.results.compare import ALPHA, holm, loss_p_value, quantile_differences
-from engine.parent.results.files import Group, grouped, load_results, partial_notes
 from ipc.errors import BenchError
 
 #: Latency metrics compared, and the percentile of the RTT histogram each is.

@@ -30,7 +30,7 @@ from bench_cli.sink import influx_options, sink_config
 from engine.parent.results import output_file
 from engine.parent.settings import RunSettings
 from engine.parent.supervision.runner import check_settings, new_run_id, run_benchmark
-from ipc import clock_source
+from ipc.clocks import discipline
 from ipc.errors import BenchError
 from ipc.protocol import MAX_MESSAGE_BYTES
 from ipc.version import version
@@ -179,10 +179,10 @@ def _flags_without_effect(platforms: list[str], agent_urls: tuple[str, ...], unr
 @click.option(
     "--clock-source",
     "clock_source_",
-    envvar=clock_source.ENV,
+    envvar=discipline.ENV,
     show_envvar=True,
     default=None,
-    metavar=clock_source.METAVAR,
+    metavar=discipline.METAVAR,
     help="Where this host's clock bound is read (ClockBound, chrony, the kernel's adjtimex); the agent reads its own. "
     "auto takes the first present; with both hosts bounded within 1 ms, --clock-mode auto chooses synced. [default: auto]",
 )
@@ -268,7 +268,7 @@ def cli(
             location_id=location_id,
             reliable=not unreliable,
             clock_mode=clock_mode,
-            clock_source=clock_source.from_env(clock_source_),
+            clock_source=discipline.from_env(clock_source_),
             busy_poll_us=busy_poll_us,
             duration_s=duration_s,
             pin=pin,

@@ -15,8 +15,9 @@ from pathlib import Path
 import click
 
 from bench_cli import report_html
-from engine.parent.results import output_file, report_data
-from engine.parent.results.files import Group, day_of, grouped, load_results, partial_notes, read_result, result_files
+from engine.parent.reports import report_data
+from engine.parent.reports.files import Group, day_of, grouped, load_results, partial_notes, read_result, result_files
+from engine.parent.results import output_file
 from engine.parent.results.measurements import FIELDS
 from engine.parent.results.model import platform_results
 from ipc.errors import BenchError

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import transports
-from ipc.clock import boot_id
+from ipc.clocks.anchors import boot_id
 from ipc.protocol import PONG_DECODER, encode_ping_sized
 from tests.conftest import call
 

@@ -1,4 +1,4 @@
-"""Each host's clock bound, read from its own clock discipline (ipc/clock_source.py): a real chronyd
+"""Each host's clock bound, read from its own clock discipline (ipc/clocks/discipline.py): a real chronyd
 pair on 127.0.0.1, this machine's kernel, and ClockBound segments written in its v2 layout."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 import pytest
 
 from engine.parent.analysis.offset import AUTO_SYNCED_BOUND_MS, ClockMode, choose_mode, hosts_bound_ms
-from ipc import adjtimex, clockbound
-from ipc.clock_source import Reading, parse, read
+from ipc.clocks import adjtimex, clockbound
+from ipc.clocks.discipline import Reading, parse, read
 from ipc.errors import BenchError
 from tests.chrony_pair import chrony_pair, tracking
 from tests.conftest import cli_env

@@ -19,7 +19,7 @@ import uvloop
 
 from agent.echo import Echo
 from engine.worker.session import Session
-from ipc.clock import Anchor, take_anchor
+from ipc.clocks.anchors import Anchor, take_anchor
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Samples
 from ipc.protocol import PONG_DECODER, STAMP_DECODER, encode_ping_sized
 from tests.agent_stub import StubAgent, legacy, modern

@@ -15,7 +15,7 @@ import pytest
 
 from agent.echo import Echo
 from engine.worker.session import COUNTERS, LOSS_GRACE_NS, RECENT_ARRIVALS, Session
-from ipc.clock import Anchor, take_anchor
+from ipc.clocks.anchors import Anchor, take_anchor
 from ipc.frames import KERNEL_T3
 from ipc.protocol import ENCODER, MAX_MESSAGE_BYTES, PING_DECODER, Pong, Stamp, encode_ping_sized
 

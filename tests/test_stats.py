@@ -11,7 +11,7 @@ from engine.parent.analysis import offset, stats
 from engine.parent.analysis.hdr import HDR_HIGHEST_US, new_histogram, record_ns
 from engine.parent.analysis.offset import ClockMode, choose_mode, estimate_offset
 from engine.parent.results.compare import compare, quantile_differences
-from ipc import clock
+from ipc.clocks import anchors as clock
 
 MS = 1_000_000  # ns
 

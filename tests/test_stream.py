@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
+from engine.parent.reports.stream_file import CUT_OFF, load_stream
 from engine.parent.results.model import load, platform_results
-from engine.parent.results.stream_file import CUT_OFF, load_stream
 from tests.conftest import CLI, cli_env
 from tests.test_cli_errors import assert_one_line_error
 

@@ -53,7 +53,7 @@ def test_a_udp_worker_and_its_agent_load_only_what_they_work_with(tmp_path):
     # The embedded echo agent takes the wire protocol and the boot id from the ground floor: nothing of engine, no numpy.
     (agent_modules,) = [d["modules"] for d in dumps if d["argv"][0].endswith("agent/__main__.py")]
     assert [m for m in agent_modules if m == "engine" or m.startswith("engine.")] == []
-    assert "ipc.protocol" in agent_modules and "ipc.clock" in agent_modules
+    assert "ipc.protocol" in agent_modules and "ipc.clocks.anchors" in agent_modules
     assert not [m for m in agent_modules if m.split(".")[0] in ("numpy", "hdrh", "bench_cli", "pyarrow")]
     # The runner itself, for contrast: the same check there finds the parent's side (the test can fail).
     (runner_modules,) = [d["modules"] for d in dumps if d["argv"][0] == BENCHMARK_RUNNER]

@@ -31,7 +31,7 @@ class RunSettings:
     pin: bool = False
     impair: str | None = None  # an impairment proxy's spec (udp and webrtc), and where it logs the truth
     impair_log: str | None = None
-    clock_source: str = "auto"  # where this host's clock bound is read (ipc.clock_source)
+    clock_source: str = "auto"  # where this host's clock bound is read (ipc.clocks.discipline)
 
 
 @dataclass
@@ -53,5 +53,5 @@ class PlatformContext:
     agent_received: tuple[list[tuple[int, int]], bool] | None = None
     #: The runner's and the agent's clock bounds added, the larger of start and end (ms); None: a host gave none.
     clock_bound_ms: float | None = None
-    #: Each host's clock readings: {"runner": {"start", "end"}, "agent": {"start", "end"}} (ipc.clock_source).
+    #: Each host's clock readings: {"runner": {"start", "end"}, "agent": {"start", "end"}} (ipc.clocks.discipline).
     clock_sources: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -26,7 +26,7 @@ from engine.worker.session import LOSS_GRACE_NS, Session
 from engine.worker.transport_rtt import RttReadings
 from engine.worker.watch import Silence, session_end
 from ipc import spec as worker_spec
-from ipc.clock import take_anchor
+from ipc.clocks.anchors import take_anchor
 from ipc.frames import Done, Event, Hello
 from ipc.lifeline import exit_with_parent
 from ipc.pipe import FrameWriter

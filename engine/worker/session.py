@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
-from ipc.clock import Anchor
+from ipc.clocks.anchors import Anchor
 from ipc.frames import KERNEL_T1, KERNEL_T2, KERNEL_T3, KERNEL_T4, Lost, Samples
 from ipc.protocol import DECODE_ERRORS, STAMP_DECODER, STAMP_PREFIX, decode_pong, encode_ping_sized
 from transports.base import BytesOnTheWire

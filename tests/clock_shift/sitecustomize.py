@@ -13,6 +13,6 @@ if _shift:
 # With HIDE_BOOT_ID set, this process reports another kernel's boot id: an agent on this host then
 # looks like one on another host to the runner (auto cannot choose same-host).
 if os.environ.get("HIDE_BOOT_ID"):
-    import ipc.clock
+    import ipc.clocks.anchors
 
-    ipc.clock.boot_id = lambda: "another-host-" + os.environ["HIDE_BOOT_ID"]
+    ipc.clocks.anchors.boot_id = lambda: "another-host-" + os.environ["HIDE_BOOT_ID"]

@@ -1,6 +1,6 @@
 """The agent's clock against ours: the NTP on-wire offset estimate θ̂ and the clock modes.
 
-The worker's anchors (``ipc.clock``) put t1/t4 on the wall clock;
+The worker's anchors (``ipc.clocks.anchors``) put t1/t4 on the wall clock;
 here the parent estimates how far the agent's wall clock is from ours.
 """
 
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ipc.clock import boot_id
+from ipc.clocks.anchors import boot_id
 
 #: θ̂ is the median θ of this many lowest-delay exchanges (the NTP clock filter keeps 8).
 CLOCK_FILTER_SAMPLES = 8

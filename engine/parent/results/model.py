@@ -156,7 +156,7 @@ class Metadata(msgspec.Struct, kw_only=True):
     transport_rtt: dict[str, Any] = {}
     #: The run's own θ̂ refuted the clock mode's θ = 0: one-way values are null (docs/metrics.md).
     one_way_withheld: bool = False
-    #: Both hosts' clock bounds added (ms; null when a host gave none) and each host's readings (ipc.clock_source).
+    #: Both hosts' clock bounds added (ms; null when a host gave none) and each host's readings (ipc.clocks.discipline).
     clock_bound_ms: float | None = None
     clock_sources: dict[str, Any] = {}
     #: How far each one-way value may be off through the clocks: 0 same-host, clock_bound_ms synced, null otherwise.

@@ -153,7 +153,7 @@ class SessionRecord(msgspec.Struct):
     fields (the original's included) send neither."""
 
     pings_received: PingsReceived | None = None
-    clock: dict[str, Any] | None = None  # the agent's clock reading at the session's end (ipc.clock_source)
+    clock: dict[str, Any] | None = None  # the agent's clock reading at the session's end (ipc.clocks.discipline)
 
 
 def session_record(reply: dict[str, Any]) -> SessionRecord | None:

@@ -32,7 +32,7 @@ from engine.parent.supervision import agent_client, placement
 from engine.parent.supervision.embedded_agent import EmbeddedAgent
 from engine.parent.supervision.orchestrator import HANG_SLACK_S, Orchestrator, Progress
 from engine.parent.supervision.worker_process import WorkerProcess
-from ipc import clock_source
+from ipc.clocks import discipline
 from ipc.errors import BenchError
 from ipc.spec import WorkerSpec
 
@@ -177,7 +177,7 @@ def run_benchmark(
         for platform in [p for p in platforms if p not in urls]:
             urls[platform] = cleanup.enter_context(EmbeddedAgent(transports.PLATFORMS[platform].agent))
         cleanup.callback(_release, urls, rooms, contexts)
-        runner_clock = clock_source.as_dict(clock_source.read(settings.clock_source))
+        runner_clock = discipline.as_dict(discipline.read(settings.clock_source))
         phases = placement.phases(len(platforms), round(settings.cooldown_ms * 1e6))
         cores, pin_note = placement.cores(len(platforms), settings.pin)
         for i, platform in enumerate(platforms):
@@ -211,7 +211,7 @@ def run_benchmark(
         start_time = time.time()
         runs = orchestrator.run()
         end_time = time.time()
-        runner_end = clock_source.as_dict(clock_source.read(settings.clock_source))
+        runner_end = discipline.as_dict(discipline.read(settings.clock_source))
     _settle_clocks(contexts, runner_end)  # after the rooms' release: the agents' last readings are in
 
     per_platform = {p: results.platform_result(runs[p], settings, contexts[p], start_time, end_time) for p in platforms}

@@ -8,7 +8,7 @@ withheld); a percentile of delay variation cannot be merged, so it is given for 
 
 from __future__ import annotations
 
-from engine.parent.results.files import Group
+from engine.parent.reports.files import Group
 
 WAYS = ("upstream", "downstream")
 #: One-way percentile metrics: (statistic, histogram kind, percentile).

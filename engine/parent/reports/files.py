@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.results import histograms, stream_file
+from engine.parent.reports import stream_file
+from engine.parent.results import histograms
 from engine.parent.results.measurements import Measurements
 from engine.parent.results.model import PlatformResult, Result, ResultFormatError, load, platform_results
 from ipc.errors import BenchError

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ipc import adjtimex, chrony, clockbound
+from ipc.clocks import adjtimex, chrony, clockbound
 from ipc.errors import BenchError
 
 ENV = "RTC_BENCH_CLOCK_SOURCE"

@@ -17,8 +17,8 @@ import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from engine.parent.results import direction_figures
-from engine.parent.results.files import Group
+from engine.parent.reports import direction_figures
+from engine.parent.reports.files import Group
 from engine.parent.results.model import PlatformResult
 
 #: Percentiles in the table (sockperf's set, plus 95).
