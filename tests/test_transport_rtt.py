@@ -31,7 +31,7 @@ from tests.impair_truth import run_through_proxy
 from tests.test_housekeeping import run_worker
 from tests.test_livekit_e2e import echo_agent
 from transports.daily import DailyClient, DailyEcho
-from transports.transport_rtt import DAILY_NETWORK, livekit_figures
+from transports.transport_rtt import DAILY_NETWORK, livekit_figures, livekit_totals
 
 MS = 1_000_000
 ROOM = "https://example.daily.co/rtt"
@@ -83,22 +83,30 @@ def test_daily_without_network_stats_yet_gives_no_reading(daily_without_rtt):
 # --- LiveKit: the candidate pairs of get_rtc_stats(), as the SDK's protobuf carries them ---
 
 
-def _pair(rtt_s: float, nominated: bool) -> stats_pb2.RtcStats:
+def _pair(total_s: float, responses: int, nominated: bool) -> stats_pb2.RtcStats:
     item = stats_pb2.RtcStats()
-    item.candidate_pair.candidate_pair.current_round_trip_time = rtt_s
-    item.candidate_pair.candidate_pair.nominated = nominated
+    pair = item.candidate_pair.candidate_pair
+    pair.total_round_trip_time, pair.responses_received, pair.nominated = total_s, responses, nominated
+    pair.current_round_trip_time = 0.0  # as libwebrtc reports it for seconds between its checks
     return item
 
 
-def test_livekit_takes_the_nominated_pair_of_each_peer_connection():
+def test_livekit_takes_the_nominated_pair_of_each_peer_connection_and_the_checks_since_the_last_reading():
     other = stats_pb2.RtcStats()
     other.transport.transport.bytes_sent = 10
-    stats = RtcStats(
-        publisher_stats=[other, _pair(0.5, nominated=False), _pair(0.002, nominated=True)],
-        subscriber_stats=[_pair(0.004, nominated=True)],
+    first = livekit_totals(
+        RtcStats(
+            publisher_stats=[other, _pair(5.0, 10, nominated=False), _pair(0.010, 5, nominated=True)],
+            subscriber_stats=[_pair(0.012, 3, nominated=True)],
+        )
     )
-    assert livekit_figures(stats) == {"publisher": 0.002, "subscriber": 0.004, "wire": pytest.approx(0.003)}
-    assert livekit_figures(RtcStats(publisher_stats=[other], subscriber_stats=[])) == {}
+    assert first == {"publisher": (0.010, 5), "subscriber": (0.012, 3)}
+    assert livekit_figures(first, {}) == pytest.approx({"publisher": 0.002, "subscriber": 0.004, "wire": 0.003})
+    # Two more checks on the publisher (1 ms and 3 ms), none on the subscriber: only what is new counts.
+    later = {"publisher": (0.014, 7), "subscriber": (0.012, 3)}
+    assert livekit_figures(later, first) == pytest.approx({"publisher": 0.002, "wire": 0.002})
+    assert livekit_figures(later, later) == {}
+    assert livekit_totals(RtcStats(publisher_stats=[other, _pair(0.0, 0, nominated=True)], subscriber_stats=[])) == {}
 
 
 # --- The split: both legs through an SFU, missing stays missing ---

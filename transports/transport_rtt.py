@@ -115,18 +115,32 @@ def read_aiortc(pc: Any, report: RttReport) -> None:
         report(extra)
 
 
-def livekit_figures(stats: Any) -> dict[str, float]:
-    """The nominated candidate pairs' ``current_round_trip_time`` of the publisher and the subscriber
-    peer connection; "wire" is their mean: a packet goes up one and comes down the other."""
-    figures = {}
+def livekit_totals(stats: Any) -> dict[str, tuple[float, int]]:
+    """Per peer connection (publisher, subscriber), its nominated candidate pair's ``total_round_trip_time``
+    (s) and ``responses_received``: the sum and count of every ICE check answered on it so far."""
+    totals = {}
     for side in ("publisher", "subscriber"):
         for item in getattr(stats, f"{side}_stats", ()):
             if item.WhichOneof("stats") != "candidate_pair":
                 continue
             pair = item.candidate_pair.candidate_pair
-            if pair.nominated and pair.current_round_trip_time > 0:
-                figures[side] = pair.current_round_trip_time
+            if pair.nominated and pair.responses_received > 0:
+                totals[side] = (pair.total_round_trip_time, pair.responses_received)
                 break
+    return totals
+
+
+def livekit_figures(totals: dict[str, tuple[float, int]], before: dict[str, tuple[float, int]]) -> dict[str, float]:
+    """Each side's mean RTT over the ICE checks answered since ``before`` (all of them at the first reading);
+    "wire" is their mean: a packet goes up one peer connection and comes down the other.
+
+    Not ``current_round_trip_time``: libwebrtc reports it as 0 for seconds at a time between its checks, so a
+    run of ten seconds can end without one reading; the totals hold from the first answered check on."""
+    figures = {}
+    for side, (total, count) in totals.items():
+        old_total, old_count = before.get(side, (0.0, 0))
+        if count > old_count:
+            figures[side] = (total - old_total) / (count - old_count)
     if figures:
         figures["wire"] = sum(figures.values()) / len(figures)
     return figures
@@ -137,19 +151,21 @@ class LiveKitReader:
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
+        self._before: dict[str, tuple[float, int]] = {}
 
     def read(self, room: Any, report: RttReport) -> None:
         if room is None or (self._task is not None and not self._task.done()):
             return
         self._task = asyncio.get_running_loop().create_task(self._read(room, report))
 
-    @staticmethod
-    async def _read(room: Any, report: RttReport) -> None:
+    async def _read(self, room: Any, report: RttReport) -> None:
         try:
-            figures = livekit_figures(await room.get_rtc_stats())
+            totals = livekit_totals(await room.get_rtc_stats())
         except Exception as exc:  # a room closing under the request: no reading, not a failure
             log.debug("livekit stats not read: %s", exc)
             return
+        figures = livekit_figures(totals, self._before)
+        self._before = totals
         if figures:
             report(figures)
 
