@@ -58,6 +58,10 @@ COST_GAIN = 0.125
 RTT_READ_INTERVAL_NS = READ_INTERVAL_NS
 
 #: Kinds of log entries. RUN spans one whole round; its start is when the window was judged quiet.
+#: A reading of the transport's RTT starts only with this many times its mean cost to spare before the next
+#: send: it is optional (a later quiet round reads instead), a ping it delays is not, and its cost varies more
+#: than the others' (a STUN check's HMAC, an FFI request).
+READ_HEADROOM = 3
 #: READ_RTT: a reading of the transport's own RTT started (transports/transport_rtt.py), quiet rounds only.
 MATCH, PREPARE, EXPIRE, SHIP, GC, RUN, READ_RTT = 1, 2, 3, 4, 5, 6, 7
 #: Or-ed into an entry's kind when it went ahead without a quiet window, or without room before the
@@ -208,7 +212,7 @@ class Housekeeper:
         young = gc.get_count()[0]
         if quiet and young >= GC_THRESHOLD and self._fits(GC, now, end, young):
             now = self._step(GC, True, now, lambda: gc.collect(1), young)
-        if quiet and self._read_rtt is not None and self._fits(READ_RTT, now, end):
+        if quiet and self._read_rtt is not None and self._fits(READ_RTT, now, end, READ_HEADROOM):
             if self._last_read is None or now - self._last_read >= RTT_READ_INTERVAL_NS:
                 self._last_read = now
                 now = self._step(READ_RTT, True, now, self._read_rtt)
