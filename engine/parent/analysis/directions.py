@@ -19,21 +19,26 @@ WAYS = ("upstream", "downstream")
 VARIATION_PERCENTILES = (50, 95, 99)
 
 
-def one_way_raw(a: dict[str, np.ndarray], wall_minus_perf: int, keep: np.ndarray | slice) -> dict[str, np.ndarray]:
-    """Per direction, each answered ping's one-way delay plus or minus θ (ns), in seq order; ``keep``
-    selects the rows whose agent stamps are plausible."""
-    t2 = a["t2"][keep]
-    up = t2 - a["t1"][keep] - wall_minus_perf
-    down = a["t4"][keep] + wall_minus_perf - (t2 + a["processing_ns"][keep])
-    return {"upstream": up, "downstream": down}
+def one_way_ns(a: dict[str, np.ndarray], wall_minus_perf: int, keep: np.ndarray | slice, way: str) -> np.ndarray:
+    """One direction's one-way delay plus or minus θ (ns) of each answered ping, in seq order; ``keep``
+    selects the rows whose agent stamps are plausible. One direction at a time and in place: at a million
+    pings each array is 8 MB, and the parent's peak memory is a perf/ target."""
+    if way == "upstream":  # t2 − t1w
+        owd = a["t2"][keep] - a["t1"][keep]
+        owd -= wall_minus_perf
+    else:  # t4w − t3, t3 = t2 + processing
+        owd = a["t4"][keep] - a["t2"][keep]
+        owd -= a["processing_ns"][keep]
+        owd += wall_minus_perf
+    return owd
 
 
 def variation(owd_ns: np.ndarray) -> dict[str, float | None]:
     """One direction's jitter (mean |IPDV| of consecutive answered pings), RFC 3550 jitter, and the
-    delay above its minimum at p50/p95/p99, ms."""
+    delay above its minimum at p50/p95/p99, ms. ``owd_ns`` is used up: shifted and partitioned in place."""
     out: dict[str, float | None] = {"jitter": jitter_mean_abs_diff(owd_ns), "jitter_rfc3550": jitter_rfc3550(owd_ns)}
     if len(owd_ns) == 0:
         return out | {f"p{p}": None for p in VARIATION_PERCENTILES}
-    above = owd_ns - owd_ns.min()
-    values = np.percentile(above, VARIATION_PERCENTILES, method="inverted_cdf")
+    owd_ns -= owd_ns.min()
+    values = np.percentile(owd_ns, VARIATION_PERCENTILES, method="inverted_cdf", overwrite_input=True)
     return out | {f"p{p}": float(v) / NS_PER_MS for p, v in zip(VARIATION_PERCENTILES, values, strict=True)}

@@ -77,14 +77,15 @@ def platform_result(
     implausible = int(bad.sum())
     good = ~bad if implausible else slice(None)
     figures["network"] = stats.describe_ms(network[good])
-    if one_way and implausible < received:
-        raw = directions.one_way_raw(a, wall_minus_perf, good)
-        figures["ways"] = {way: directions.variation(raw.pop(way)) for way in directions.WAYS}
     figures["implausible"] = implausible
     if implausible:  # the aggregator left out impossible processing only: its histogram is rebuilt without the rest
         figures["network_hist"] = new_histogram()
         record_ns(figures["network_hist"], network[good])
     del rtt, network
+    if one_way and implausible < received:
+        figures["ways"] = {
+            way: directions.variation(directions.one_way_ns(a, wall_minus_perf, good, way)) for way in directions.WAYS
+        }
     theta = offset.theta_ns if (offset and ctx.clock_mode is ClockMode.ESTIMATE) else 0.0
     warmup = settings.warmup
     bound_ms = applied_bound_ms(ctx.clock_mode, ctx.clock_bound_ms)
