@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+from bisect import bisect_left
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +112,57 @@ def per_ping(result: dict, packets: list[Packet]) -> dict[str, np.ndarray]:
         "hold_down": down,
         "span": up + agent + down,  # the ping's kernel arrival at the proxy to the pong's departure from it
     }
+
+
+def webrtc_ping_datagrams(result: dict, packets: list[Packet]) -> list[Packet]:
+    """WebRTC's datagrams up that carry a ping (a first copy or an SCTP retransmission), in arrival order.
+
+    The log has no seq there (DTLS records), but aiortc puts one SCTP chunk in each datagram (no bundling),
+    so a ping padded with ``--payload-bytes`` (at least 100) is the only kind of datagram of its size: the
+    most common size among those at least that long (SACKs, FORWARD-TSNs, heartbeats and STUN checks are
+    shorter; the few DTLS handshake records are longer or lone).
+    """
+    floor = result["metadata"]["payload_bytes"]
+    assert floor >= 100, "pad the pings (--payload-bytes) so they stand apart from SCTP's control chunks"
+    size = Counter(p.size for p in packets if p.dir == "up" and p.size >= floor).most_common(1)[0][0]
+    return sorted((p for p in packets if p.dir == "up" and p.size == size), key=lambda p: p.index)
+
+
+def webrtc_first_copies(result: dict, datagrams: list[Packet]) -> dict[int, Packet]:
+    """Per measured seq, the datagram that first carried its ping: the first of ``datagrams`` to reach the
+    proxy at or after the ping's due instant (its ``timestamp``; 0.1 ms early allowed for its rounding).
+
+    aiortc resends a chunk only after three SACKs report it missing (or its 1 s timer), so no resend comes
+    between a ping's due instant and its first copy, which follows the pacer's send call by tenths of a ms;
+    a send late past the next ping's due instant would give two seqs one copy, and fails here.
+    """
+    warmup = result["metadata"]["warmup"]
+    due = {e["message_number"] + warmup: round(e["timestamp"] * 1e9) for e in result["measurements"] + result["lost"]}
+    arrivals = [p.arrival_ns for p in datagrams]
+    first = {seq: datagrams[bisect_left(arrivals, t - 100_000)] for seq, t in sorted(due.items())}
+    indices = [p.index for p in first.values()]
+    assert indices == sorted(set(indices)), "two pings matched one datagram: a send was later than the next ping"
+    return first
+
+
+def webrtc_pong_datagrams(packets: list[Packet], pings: list[Packet]) -> dict[int, Packet]:
+    """When nothing was resent (``--unreliable``, or nothing dropped): per ping datagram (``index``) that
+    reached the agent, the datagram that carried its pong, dropped or not.
+
+    Pongs are the only datagrams longer than a ping after it starts; the agent answers each ping it gets, in
+    the order it gets them, with one datagram; only the first one or two may go unanswered (its channel opens
+    on the runner's DCEP ACK, which a ping can overtake), so they are matched from the last. A pong that left the
+    proxy's upstream socket before its ping left the proxy would be a mismatch: none may.
+    """
+    delivered = [p for p in pings if p.departure_ns is not None]
+    pongs = sorted(
+        (p for p in packets if p.dir == "down" and p.size > pings[0].size and p.arrival_ns > pings[0].arrival_ns),
+        key=lambda p: p.index,
+    )
+    assert len(delivered) - 2 <= len(pongs) <= len(delivered), (len(delivered), len(pongs))
+    matched = {ping.index: pong for ping, pong in zip(reversed(delivered), reversed(pongs))}
+    assert all(matched[ping.index].arrival_ns > ping.departure_ns for ping in delivered if ping.index in matched)
+    return matched
 
 
 def agent_env_with_clock_shift(shift_ns: int) -> dict[str, str]:
