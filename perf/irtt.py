@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -28,13 +27,6 @@ from perf.sockperf import free_udp_port, stop
 SERVER_START_S = 0.3
 #: The client's wait for the last replies (its default, three times the largest RTT or 4 s, would idle).
 WAIT = "200ms"
-
-
-def find(exe: str | None = None) -> str:
-    path = shutil.which(exe or "irtt")
-    if path is None:
-        raise PerfError("irtt not found: install the Debian package `irtt`")
-    return path
 
 
 def version(exe: str) -> str:

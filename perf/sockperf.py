@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -28,13 +27,6 @@ _AVG = re.compile(r"avg-(rtt|lat)\s*=\s*([0-9.]+)")
 _VALID = re.compile(r"\[Valid Duration\].*?SentMessages=(\d+);\s*ReceivedMessages=(\d+)")
 _DROPPED = re.compile(r"#\s*dropped messages\s*=\s*(\d+)")
 _VERSION = re.compile(r"version\s+#?\s*([0-9][^\s\x1b]*)")
-
-
-def find(exe: str | None = None) -> str:
-    path = shutil.which(exe or "sockperf")
-    if path is None:
-        raise PerfError("sockperf not found: install the Debian package `sockperf` or pass --sockperf PATH")
-    return path
 
 
 def version(exe: str) -> str:

@@ -30,6 +30,7 @@ from perf import (
     PerfError,
     analysis,
     engine_udp,
+    find_tool,
     first_pong,
     impair,
     irtt,
@@ -161,8 +162,8 @@ def run_suite(cfg: SuiteSettings, say: Callable[[str], None]) -> dict[str, Any]:
     echo (sockperf server, the embedded agent, the Python echo) on another;
     children inherit the affinity of this process at their start.
     """
-    exe = sockperf.find(cfg.sockperf_exe)
-    irtt_exe = irtt.find() if "irtt" in cfg.rows else None
+    exe = find_tool(cfg.sockperf_exe or "sockperf", "install the Debian package `sockperf` or pass --sockperf PATH")
+    irtt_exe = find_tool("irtt", "install the Debian package `irtt`") if "irtt" in cfg.rows else None
     size = engine_udp.ping_size(cfg.iterations, cfg.warmup)
     host = host_facts(exe, irtt_exe)
     rounds: list[dict[str, Any]] = []
